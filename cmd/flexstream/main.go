@@ -1,0 +1,128 @@
+// Command flexstream is the whole product in one binary: each subcommand is
+// a role (or all of them, `up`).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+
+	"go.uber.org/zap"
+
+	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/logging"
+)
+
+// Exit codes scripts can rely on.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed
+	exitUsage   = 2 // bad command line or configuration; nothing was started
+)
+
+// command is one subcommand. Only commands that work are registered, so
+// `flexstream --help` never lists a promise.
+type command struct {
+	summary string
+	// flags declares the command's flags on fs and returns the function
+	// that runs it once they are parsed.
+	flags func(fs *flag.FlagSet, env env) func(ctx context.Context, log *zap.Logger) error
+}
+
+// env is what a command may read from its surroundings; tests substitute it.
+type env struct {
+	stdout, stderr io.Writer
+	lookup         func(string) (string, bool)
+}
+
+var commands = map[string]command{
+	"up":      {summary: "run everything in one process on the embedded default (Kafka broker)", flags: upFlags},
+	"version": {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv}))
+}
+
+func run(args []string, e env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 2 && args[0] == "help" {
+			return run([]string{args[1], "--help"}, e)
+		}
+		usage(e.stdout)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	name := args[0]
+	cmd, ok := commands[name]
+	if !ok {
+		fmt.Fprintf(e.stderr, "flexstream: unknown command %q (see flexstream --help)\n", name)
+		return exitUsage
+	}
+	fs := flag.NewFlagSet("flexstream "+name, flag.ContinueOnError)
+	// The flag package would print its own message and the whole usage on
+	// a bad flag; a bad setting gets one line (below), help goes to stdout.
+	fs.SetOutput(io.Discard)
+	logCfg := logging.Config{}
+	fs.StringVar(&logCfg.Level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logCfg.Format, "log-format", logging.FormatAuto, "log format: auto (console on a terminal, else JSON), json or console")
+	runCmd := cmd.flags(fs, e)
+	fs.Usage = func() {}
+
+	if err := config.Parse(fs, args[1:], e.lookup); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			config.Usage(fs, fmt.Sprintf("Usage: flexstream %s [flags]\n\n%s.", name, cmd.summary))()
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "flexstream %s: %v\n", name, err)
+		return exitUsage
+	}
+	log, err := logging.New(logCfg)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "flexstream %s: %v: %v\n", name, config.ErrInvalid, err)
+		return exitUsage
+	}
+	defer func() { _ = log.Sync() }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal a second one kills the process the usual way.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := runCmd(ctx, log); err != nil {
+		if errors.Is(err, config.ErrInvalid) {
+			fmt.Fprintf(e.stderr, "flexstream %s: %v: %v\n", name, config.ErrInvalid, err)
+			return exitUsage
+		}
+		log.Error("failed", zap.String("command", name), zap.Error(err))
+		fmt.Fprintf(e.stderr, "flexstream %s: %v\n", name, err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "flexstream — keeps the history of Twilio Flex Conversations and rescues orphaned customers.")
+	fmt.Fprintln(w, "\nUsage: flexstream <command> [flags]\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, "\nEvery flag also reads FLEXSTREAM_<FLAG> from the environment (--kafka-addr: FLEXSTREAM_KAFKA_ADDR).")
+	fmt.Fprintln(w, "Run 'flexstream <command> --help' for a command's flags.")
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func runArgs(t *testing.T, args []string, envs map[string]string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, env{stdout: &out, stderr: &errb, lookup: func(k string) (string, bool) {
+		v, ok := envs[k]
+		return v, ok
+	}})
+	return code, out.String(), errb.String()
+}
+
+func TestHelpListsOnlyWorkingCommands(t *testing.T) {
+	code, out, _ := runArgs(t, []string{"--help"}, nil)
+	if code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for name := range commands {
+		if !strings.Contains(out, "  "+name+" ") {
+			t.Errorf("help lacks %q", name)
+		}
+	}
+	// Roles that later issues add must not be promised before they work.
+	for _, absent := range []string{"ingest", "projector", "reactors", "replay", "audit", "sim", "store"} {
+		if _, ok := commands[absent]; !ok && strings.Contains(out, "  "+absent+" ") {
+			t.Errorf("help lists %q, which does not exist", absent)
+		}
+	}
+	code, out, _ = runArgs(t, []string{"up", "--help"}, nil)
+	if code != exitOK || !strings.Contains(out, "--kafka-addr") || !strings.Contains(out, "FLEXSTREAM_KAFKA_ADDR") {
+		t.Fatalf("up --help: %d %q", code, out)
+	}
+}
+
+func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown command", []string{"frob"}, nil, `"frob"`},
+		{"unknown flag", []string{"up", "--bogus"}, nil, "bogus"},
+		{"bad partitions flag", []string{"up", "--kafka-partitions", "0"}, nil, "--kafka-partitions"},
+		{"bad partitions env", []string{"up"}, map[string]string{"FLEXSTREAM_KAFKA_PARTITIONS": "six"}, "FLEXSTREAM_KAFKA_PARTITIONS"},
+		{"bad addr env", []string{"up"}, map[string]string{"FLEXSTREAM_KAFKA_ADDR": "nohost"}, "--kafka-addr"},
+		{"bad topic", []string{"up", "--kafka-topic", "a/b"}, nil, "--kafka-topic"},
+		{"bad retention", []string{"up", "--kafka-retention", "1m"}, nil, "--kafka-retention"},
+		{"bad log level", []string{"up", "--log-level", "loud"}, nil, "--log-level"},
+		{"bad log format", []string{"up"}, map[string]string{"FLEXSTREAM_LOG_FORMAT": "xml"}, "--log-format"},
+		{"short pseudonym key", []string{"up", "--data", "DATA", "--kafka-addr", "127.0.0.1:0"}, map[string]string{"FLEXSTREAM_PSEUDONYM_KEY": "short"}, "FLEXSTREAM_PSEUDONYM_KEY"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for i, a := range tt.args {
+				if a == "DATA" {
+					tt.args[i] = t.TempDir()
+				}
+			}
+			code, out, errOut := runArgs(t, tt.args, tt.env)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, errOut)
+			}
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tt.want) {
+				t.Fatalf("stderr should be one line naming %s, got %q", tt.want, errOut)
+			}
+			if out != "" {
+				t.Fatalf("nothing may start: stdout %q", out)
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/datadir"
+	"github.com/flexstream/flexstream/internal/embedkafka"
+	"github.com/flexstream/flexstream/internal/kafkaio"
+	"github.com/flexstream/flexstream/internal/pii"
+)
+
+// upConfig is everything `flexstream up` needs.
+type upConfig struct {
+	DataDir         string
+	KafkaAddr       string
+	Topic           string
+	Partitions      int
+	Retention       time.Duration
+	KafkaSyncWrites bool
+}
+
+// Validate names the bad field.
+func (c upConfig) Validate() error {
+	if c.DataDir == "" {
+		return config.Errorf("data", "a directory is required")
+	}
+	if err := config.CheckListenAddr(c.KafkaAddr); err != nil {
+		return config.Errorf("kafka-addr", "%v", err)
+	}
+	if c.Retention < time.Hour {
+		return config.Errorf("kafka-retention", "want at least 1h, got %s", c.Retention)
+	}
+	// Topic name and partitions are checked by the specs they become.
+	for _, s := range c.topics() {
+		if err := s.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// topics are the events topic and its dead-letter topic. Both hold what
+// Twilio sent — phone numbers and message text — so both have the short
+// retention that makes the raw topic the PII boundary.
+func (c upConfig) topics() []kafkaio.TopicSpec {
+	cfgs := map[string]string{"retention.ms": fmt.Sprint(c.Retention.Milliseconds())}
+	return []kafkaio.TopicSpec{
+		{Name: c.Topic, Partitions: c.Partitions, ReplicationFactor: 1, Configs: cfgs},
+		{Name: c.Topic + ".dlq", Partitions: c.Partitions, ReplicationFactor: 1, Configs: cfgs},
+	}
+}
+
+func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
+	var c upConfig
+	fs.StringVar(&c.DataDir, "data", datadir.Default(), "data directory: Kafka's log, keys; kept across restarts")
+	fs.StringVar(&c.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "address the embedded Kafka broker listens on and advertises")
+	fs.StringVar(&c.Topic, "kafka-topic", "twilio.events.v1", "the events topic (its dead-letter topic is <topic>.dlq)")
+	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the events topic, created if missing")
+	fs.DurationVar(&c.Retention, "kafka-retention", 7*24*time.Hour, "retention of the raw topics, which hold customer data")
+	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
+	return func(ctx context.Context, log *zap.Logger) error {
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		return up(ctx, c, e, log)
+	}
+}
+
+func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
+	dir, err := datadir.Open(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	log = log.With(zap.String("data", dir.Path()))
+
+	envKey, _ := e.lookup(pii.KeyEnv)
+	if _, source, err := pii.LoadKey(envKey, filepath.Join(dir.Path(), "pseudonym.key")); err != nil {
+		return fmt.Errorf("%w: %v", config.ErrInvalid, err)
+	} else {
+		log.Info("pseudonym key loaded", zap.String("source", source))
+	}
+
+	kafkaDir, err := dir.Sub("kafka")
+	if err != nil {
+		return err
+	}
+	broker, err := embedkafka.Start(embedkafka.Config{Addr: c.KafkaAddr, DataDir: kafkaDir, SyncWrites: c.KafkaSyncWrites, Logger: log})
+	if err != nil {
+		return err
+	}
+	// Close writes the broker's state to disk; it must run on every path.
+	defer func() {
+		broker.Close()
+		log.Info("embedded kafka stopped; state flushed to disk")
+	}()
+
+	// Topics are created over the Kafka protocol through kafka-go, exactly
+	// as against a production cluster.
+	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	states, err := kafkaio.EnsureTopics(setupCtx, []string{broker.Addr()}, c.topics(), log)
+	cancel()
+	if errors.Is(err, kafkaio.ErrPartitionMismatch) {
+		log.Warn("keeping the existing partition count: adding partitions would move conversations to other partitions", zap.Error(err))
+	} else if err != nil {
+		return err
+	}
+
+	log.Info("kafka listening", zap.String("addr", broker.Addr()), zap.Bool("sync_writes", c.KafkaSyncWrites))
+	fmt.Fprintf(e.stdout, "flexstream up: Kafka listening on %s\n", broker.Addr())
+	for _, s := range states {
+		fmt.Fprintf(e.stdout, "flexstream up: topic %s (%d partitions)\n", s.Name, s.Partitions)
+	}
+	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}

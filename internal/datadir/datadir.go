@@ -1,0 +1,79 @@
+// Package datadir owns the embedded default's data directory: one folder
+// per component, and a lock so two processes never share one.
+package datadir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrLocked says another process holds the directory.
+var ErrLocked = errors.New("data directory is in use by another flexstream process")
+
+// Dir is an open, locked data directory.
+type Dir struct {
+	path string
+	lock *os.File
+}
+
+// Default is where `flexstream up` keeps its data when --data is not given:
+// $XDG_DATA_HOME/flexstream, else ~/.local/share/flexstream.
+func Default() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "flexstream")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "flexstream")
+	}
+	return "flexstream-data"
+}
+
+// Open creates path if needed (mode 0700: it holds customer data and keys)
+// and takes an exclusive lock on it for the life of the process.
+func Open(path string) (*Dir, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %q: %w", path, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(abs, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(f.Name())
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (held by pid %s)", ErrLocked, abs, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("data directory lock: %w", err)
+	}
+	// The pid is only a hint for the operator; the flock is the lock.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Dir{path: abs, lock: f}, nil
+}
+
+// Path is the directory itself.
+func (d *Dir) Path() string { return d.path }
+
+// Sub returns (and creates) a component's folder, e.g. "kafka".
+func (d *Dir) Sub(name string) (string, error) {
+	p := filepath.Join(d.path, name)
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	return p, nil
+}
+
+// Close releases the lock.
+func (d *Dir) Close() error {
+	return d.lock.Close()
+}
