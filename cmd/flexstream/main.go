@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -42,9 +43,13 @@ type env struct {
 }
 
 var commands = map[string]command{
-	"up":      {summary: "run everything in one process on the embedded default (Kafka broker)", flags: upFlags},
-	"version": {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},
+	"up":          {summary: "run everything in one process on the embedded default (Kafka broker, event store)", flags: upFlags},
+	"store serve": {summary: "serve the embedded event store alone (KurrentDB gRPC protocol) for any KurrentDB client", flags: storeServeFlags},
+	"version":     {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},
 }
+
+// groups are first words of two-word commands.
+var groups = map[string]bool{"store": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv}))
@@ -62,6 +67,11 @@ func run(args []string, e env) int {
 		return exitOK
 	}
 	name := args[0]
+	if _, group := groups[name]; group && len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		// Two-word commands: "store serve".
+		name += " " + args[1]
+		args = args[1:]
+	}
 	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(e.stderr, "flexstream: unknown command %q (see flexstream --help)\n", name)
@@ -121,7 +131,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag also reads FLEXSTREAM_<FLAG> from the environment (--kafka-addr: FLEXSTREAM_KAFKA_ADDR).")
 	fmt.Fprintln(w, "Run 'flexstream <command> --help' for a command's flags.")

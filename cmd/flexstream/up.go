@@ -13,6 +13,8 @@ import (
 	"github.com/flexstream/flexstream/internal/config"
 	"github.com/flexstream/flexstream/internal/datadir"
 	"github.com/flexstream/flexstream/internal/embedkafka"
+	"github.com/flexstream/flexstream/internal/esserver"
+	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/kafkaio"
 	"github.com/flexstream/flexstream/internal/pii"
 )
@@ -25,6 +27,7 @@ type upConfig struct {
 	Partitions      int
 	Retention       time.Duration
 	KafkaSyncWrites bool
+	StoreAddr       string
 }
 
 // Validate names the bad field.
@@ -34,6 +37,9 @@ func (c upConfig) Validate() error {
 	}
 	if err := config.CheckListenAddr(c.KafkaAddr); err != nil {
 		return config.Errorf("kafka-addr", "%v", err)
+	}
+	if err := config.CheckListenAddr(c.StoreAddr); err != nil {
+		return config.Errorf("store-addr", "%v", err)
 	}
 	if c.Retention < time.Hour {
 		return config.Errorf("kafka-retention", "want at least 1h, got %s", c.Retention)
@@ -65,6 +71,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	fs.StringVar(&c.Topic, "kafka-topic", "twilio.events.v1", "the events topic (its dead-letter topic is <topic>.dlq)")
 	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the events topic, created if missing")
 	fs.DurationVar(&c.Retention, "kafka-retention", 7*24*time.Hour, "retention of the raw topics, which hold customer data")
+	fs.StringVar(&c.StoreAddr, "store-addr", "127.0.0.1:2113", "address the embedded event store (KurrentDB protocol) listens on")
 	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
@@ -114,11 +121,34 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 		return err
 	}
 
+	storeDir, err := dir.Sub("eventstore")
+	if err != nil {
+		return err
+	}
+	store, err := esserver.Start(ctx, esserver.Config{Addr: c.StoreAddr, DataDir: storeDir, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("event store close", zap.Error(err))
+		}
+		log.Info("event store stopped")
+	}()
+	// The roles reach the store only through the KurrentDB client; prove
+	// that path answers before saying we are up.
+	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: store.ConnectionString(), ConnectTimeout: 30 * time.Second, Logger: log})
+	if err != nil {
+		return err
+	}
+	es.Close()
+
 	log.Info("kafka listening", zap.String("addr", broker.Addr()), zap.Bool("sync_writes", c.KafkaSyncWrites))
 	fmt.Fprintf(e.stdout, "flexstream up: Kafka listening on %s\n", broker.Addr())
 	for _, s := range states {
 		fmt.Fprintf(e.stdout, "flexstream up: topic %s (%d partitions)\n", s.Name, s.Partitions)
 	}
+	fmt.Fprintf(e.stdout, "flexstream up: event store (KurrentDB protocol) on %s, connection string %s\n", store.Addr(), store.ConnectionString())
 	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
 
 	<-ctx.Done()

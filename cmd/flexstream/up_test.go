@@ -59,7 +59,7 @@ var listenLine = regexp.MustCompile(`Kafka listening on (\S+)`)
 // startUp runs `flexstream up` and waits for it to say where Kafka listens.
 func startUp(t *testing.T, dataDir, addr string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(binary, "up", "--data", dataDir, "--kafka-addr", addr, "--log-format", "json")
+	cmd := exec.Command(binary, "up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -220,7 +220,7 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 func TestUpRefusesABusyDataDirectory(t *testing.T) {
 	data := t.TempDir()
 	p := startUp(t, data, freeAddr(t))
-	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t)).CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t), "--store-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another flexstream process") {
 		t.Fatalf("second up on the same data: %v\n%s", err, out)
 	}
@@ -235,7 +235,7 @@ func TestUpRefusesATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String()).CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String(), "--store-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), l.Addr().String()) {
 		t.Fatalf("up on a taken port: %v\n%s", err, out)
 	}

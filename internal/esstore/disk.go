@@ -1,0 +1,254 @@
+package esstore
+
+// The on-disk store, on Pebble (an LSM tree), chosen over bbolt (a B+tree)
+// by measuring this workload on the project's 2-core machine (ext4, fsync
+// ≈0.2 ms). The same key layout (keys.go), one writer goroutine, group
+// commit, four keys per event; ~300-byte JSON events:
+//
+//	                                        Pebble v2.1.7        bbolt v1.5.0
+//	(a) 64 writers × 1 event, fsync/ack     71 400 appends/s     12 600 appends/s
+//	    latency p50 / p99                   0.66 ms / 5.1 ms     4.8 ms / 11.3 ms
+//	(b) 8 writers × 100 events, fsync/ack   214 000 events/s     143 000 events/s
+//	(c) forward scan of 1 M events (warm)   0.71-0.84 s          0.21-0.24 s
+//	    forward scan of 5 M events          6.5 s                0.9 s
+//	(d) RSS after writing 5 M events        95 MiB               519 MiB (peak 1.0 GiB)
+//	    RSS after scanning 5 M events       150 MiB (peak 185)   2.4 GiB
+//	    size on disk, 5 M events            427 MiB              2.4 GiB
+//
+// (Pebble there had a 64 MiB block cache and 32 MiB memtables; the
+// defaults here are half that. The payloads compress well, which flatters
+// Pebble's size on disk.)
+//
+// bbolt scans faster because it reads its memory-mapped file in place, but
+// that is also why it fails the memory target: every page it touches
+// counts in the process's resident set, so RSS grows to the size of the
+// data (2.4 GiB after a scan of 5 M events), and each commit costs two
+// fsyncs and a copy-on-write of the B+tree path, which caps group commit at
+// about 400 commits/s here against Pebble's ~3 600 (one WAL fdatasync).
+// Pebble keeps memory bounded by configuration (block cache + memtables)
+// and wins the write paths, which are the ones that are acknowledged with
+// a client waiting; a 5 M-event catch-up still reads at ~770 000 events/s.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"go.uber.org/zap"
+)
+
+// queueSize bounds the appends waiting for the writer; callers beyond it
+// block (or give up with their context), which is the back-pressure.
+const queueSize = 4096
+
+// diskStore is the Store on disk.
+type diskStore struct {
+	db       *pebble.DB
+	log      *zap.Logger
+	head     headPublisher
+	inflight inflightStates
+	reads    readGate
+
+	queue      chan *appendRequest
+	qmu        sync.RWMutex // held for reading while sending to queue; Close takes it to close queue
+	qclosed    bool
+	closing    chan struct{} // closed when Close starts: wakes blocked senders and long reads
+	writerDone chan struct{}
+	w          *writer // owned by its goroutine; tests drive it directly
+
+	failMu  sync.Mutex
+	failErr error
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating it if needed) the store in dir, recovering the head
+// from disk after a crash.
+func Open(ctx context.Context, dir string, opts Options) (Store, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
+	}
+	if dir == "" {
+		return nil, fmt.Errorf("esstore: open: no directory: %w", ErrInvalid)
+	}
+	opts = opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("esstore: open: %w", err)
+	}
+	cache := pebble.NewCache(opts.CacheSize)
+	db, err := pebble.Open(dir, pebbleOptions(opts, cache))
+	cache.Unref() // the DB holds its own reference
+	if err != nil {
+		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
+	}
+	s, err := start(db, opts)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
+	}
+	s.log.Info("store opened", zap.String("dir", dir), zap.Uint64("head", s.head.position()), zap.Bool("no_sync", opts.NoSync))
+	return s, nil
+}
+
+func pebbleOptions(opts Options, cache *pebble.Cache) *pebble.Options {
+	o := &pebble.Options{
+		Cache:              cache,
+		MemTableSize:       opts.MemTableSize,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{opts.Logger.Sugar()},
+	}
+	// Idempotency checks look up random event ids, mostly absent: bloom
+	// filters answer those without touching data blocks.
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return o
+}
+
+// pebbleLogger routes the engine's messages to zap. Its informational
+// messages (compactions, WAL recycling) are debug level for us; Fatalf
+// must not return, and zap's Fatal exits.
+type pebbleLogger struct{ l *zap.SugaredLogger }
+
+func (p pebbleLogger) Infof(format string, args ...any)  { p.l.Debugf(format, args...) }
+func (p pebbleLogger) Errorf(format string, args ...any) { p.l.Errorf(format, args...) }
+func (p pebbleLogger) Fatalf(format string, args ...any) { p.l.Fatalf(format, args...) }
+
+// start recovers the store's counters from disk and starts the writer.
+func start(db *pebble.DB, opts Options) (*diskStore, error) {
+	if err := checkFormat(db); err != nil {
+		return nil, err
+	}
+	head, err := lastPosition(db)
+	if err != nil {
+		return nil, err
+	}
+	nextSID, err := readU64(db, metaNextSIDKey)
+	if err != nil {
+		return nil, err
+	}
+	s := &diskStore{
+		db:         db,
+		log:        opts.Logger.Named("esstore"),
+		queue:      make(chan *appendRequest, queueSize),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	s.head.init(head)
+	syncOpt := pebble.Sync
+	if opts.NoSync {
+		syncOpt = pebble.NoSync
+	}
+	w := &writer{
+		db:       db,
+		syncOpt:  syncOpt,
+		log:      s.log,
+		queue:    s.queue,
+		cache:    newStateCache(opts.StreamCacheSize),
+		inflight: &s.inflight,
+		head:     &s.head,
+		onFail:   s.setFailed,
+		pos:      head,
+		nextSID:  nextSID,
+		pending:  make(map[string]*pendingStream),
+	}
+	s.w = w
+	go w.run(s.writerDone)
+	return s, nil
+}
+
+// checkFormat stamps a new store with the format version and refuses a
+// directory written in another format (or by something else).
+func checkFormat(db *pebble.DB) error {
+	v, closer, err := db.Get(metaFormatKey)
+	if err == nil {
+		defer closer.Close()
+		if len(v) != 8 || decodeU64(v) != formatVersion {
+			return fmt.Errorf("esstore: unsupported format %x (want %d)", v, formatVersion)
+		}
+		return nil
+	}
+	if !errors.Is(err, pebble.ErrNotFound) {
+		return err
+	}
+	it, err := db.NewIter(nil)
+	if err != nil {
+		return err
+	}
+	nonEmpty := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return err
+	}
+	if nonEmpty {
+		return errors.New("esstore: the directory holds a database that is not an event store")
+	}
+	return db.Set(metaFormatKey, appendU64(nil, formatVersion), pebble.Sync)
+}
+
+// lastPosition is the position of the last event in the log: the head.
+// Batches are atomic, so after a crash this is the last committed group.
+func lastPosition(db *pebble.DB) (uint64, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
+	if err != nil {
+		return 0, err
+	}
+	var pos uint64
+	if it.Last() {
+		var ok bool
+		if pos, ok = positionOfLogKey(it.Key()); !ok {
+			err = fmt.Errorf("%w: log key %x", errCorrupt, it.Key())
+		}
+	}
+	return pos, errors.Join(err, it.Error(), it.Close())
+}
+
+func readU64(db *pebble.DB, key []byte) (uint64, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: key %q", errCorrupt, key)
+	}
+	return decodeU64(v), nil
+}
+
+func (s *diskStore) setFailed(err error) {
+	s.failMu.Lock()
+	s.failErr = err
+	s.failMu.Unlock()
+}
+
+// Head implements Store.
+func (s *diskStore) Head() (uint64, <-chan struct{}) { return s.head.get() }
+
+// Close answers every queued append (they are committed), stops the
+// writer, waits for the reads in progress (which stop at their next event
+// with ErrClosed) and closes the engine. After it, Head's channel is
+// closed for good.
+func (s *diskStore) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		s.qmu.Lock() // waits for the senders in progress
+		s.qclosed = true
+		close(s.queue)
+		s.qmu.Unlock()
+		<-s.writerDone
+		s.head.close()
+		s.reads.close()
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("esstore: close: %w", err)
+		}
+		s.log.Info("store closed")
+	})
+	return s.closeErr
+}

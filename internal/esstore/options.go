@@ -1,0 +1,51 @@
+package esstore
+
+import "go.uber.org/zap"
+
+// Defaults for Options fields left at zero. Together they keep the
+// resident memory of a store well under 200 MiB whatever the log size:
+// the block cache, at most two memtables, and the stream-state cache
+// (about 150 bytes per entry plus the stream name).
+const (
+	DefaultCacheSize       = 32 << 20
+	DefaultMemTableSize    = 16 << 20
+	DefaultStreamCacheSize = 64 << 10
+)
+
+// Options configure Open. The zero value is a durable store with the
+// defaults above.
+type Options struct {
+	// NoSync acknowledges appends without waiting for the fsync: an
+	// acknowledged append survives a process crash but not a power loss or
+	// an OS crash. For tests and benchmarks.
+	NoSync bool
+	// Logger receives the store's and the storage engine's messages; nil
+	// discards them.
+	Logger *zap.Logger
+	// CacheSize is the storage engine's block cache, in bytes
+	// (DefaultCacheSize when 0). Reads of recent events and index lookups
+	// hit it; full scans go through the OS page cache anyway.
+	CacheSize int64
+	// MemTableSize is the size of one in-memory write buffer, in bytes
+	// (DefaultMemTableSize when 0); at most two are held at once.
+	MemTableSize uint64
+	// StreamCacheSize is how many stream states the writer keeps in memory
+	// (DefaultStreamCacheSize when 0); others are read back from disk.
+	StreamCacheSize int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.CacheSize <= 0 {
+		o.CacheSize = DefaultCacheSize
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.StreamCacheSize <= 0 {
+		o.StreamCacheSize = DefaultStreamCacheSize
+	}
+	return o
+}

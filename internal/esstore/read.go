@@ -1,0 +1,223 @@
+package esstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// checkEvery is how many events a read delivers between checks of its
+// context and of Close.
+const checkEvery = 64
+
+// State implements Store.
+func (s *diskStore) State(ctx context.Context, stream string) (StreamState, error) {
+	if err := s.beginRead(ctx, stream); err != nil {
+		return StreamState{}, err
+	}
+	defer s.reads.exit()
+	rec, err := s.committedRecord(stream)
+	return rec.state(), err
+}
+
+// ReadStream implements Store. It reads the stream as of its committed
+// record: revisions being committed are not visible yet. A tombstoned
+// stream still reads its events (the tombstone is not one of them); the
+// caller decides what a tombstone means for the read, through State.
+func (s *diskStore) ReadStream(ctx context.Context, stream string, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	if err := s.beginRead(ctx, stream); err != nil {
+		return err
+	}
+	defer s.reads.exit()
+	rec, err := s.committedRecord(stream)
+	if err != nil || !rec.exists {
+		return err
+	}
+	if !forward && from > rec.lastRev {
+		from = rec.lastRev
+	}
+	if forward && from > rec.lastRev {
+		return nil
+	}
+	// The revision index bounds the read to committed revisions; each
+	// entry points into the log, where the event is.
+	revs, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: revKey(nil, rec.sid, 0),
+		UpperBound: revKey(nil, rec.sid, rec.lastRev+1), // lastRev < MaxInt64: no wrap
+	})
+	if err != nil {
+		return fmt.Errorf("esstore: read %q: %w", stream, err)
+	}
+	logs, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: []byte{prefixLog + 1}})
+	if err != nil {
+		_ = revs.Close()
+		return fmt.Errorf("esstore: read %q: %w", stream, err)
+	}
+	err = s.readStream(ctx, stream, rec.sid, revs, logs, from, forward, fn)
+	err = errors.Join(err, revs.Close(), logs.Close())
+	if err != nil {
+		return fmt.Errorf("esstore: read %q: %w", stream, err)
+	}
+	return nil
+}
+
+func (s *diskStore) readStream(ctx context.Context, stream string, sid uint64, revs, logs *pebble.Iterator, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	var dec eventDecoder
+	var ok bool
+	if forward {
+		ok = revs.SeekGE(revKey(nil, sid, from))
+	} else {
+		ok = revs.SeekLT(revKey(nil, sid, from+1)) // from ≤ lastRev < MaxInt64
+	}
+	var key []byte
+	for n := 0; ok; n++ {
+		if n%checkEvery == 0 {
+			if err := s.interrupted(ctx); err != nil {
+				return err
+			}
+		}
+		pos, _, valid := decodeRevValue(revs.Value())
+		rev, validKey := revisionOfRevKey(revs.Key())
+		if !valid || !validKey {
+			return fmt.Errorf("%w: revision index entry %x", errCorrupt, revs.Key())
+		}
+		key = logKey(key[:0], pos)
+		if !logs.SeekGE(key) || string(logs.Key()) != string(key) {
+			if err := logs.Error(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%w: revision %d of %q points at missing position %d", errCorrupt, rev, stream, pos)
+		}
+		v, err := logs.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		e, err := dec.decode(pos, v)
+		if err != nil {
+			return err
+		}
+		if !fn(e) {
+			return nil
+		}
+		if forward {
+			ok = revs.Next()
+		} else {
+			ok = revs.Prev()
+		}
+	}
+	return revs.Error()
+}
+
+// ReadAll implements Store. It reads up to the head as it is when the read
+// starts: what is committed later is for the next read.
+func (s *diskStore) ReadAll(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.reads.enter() {
+		return fmt.Errorf("esstore: read $all: %w", ErrClosed)
+	}
+	defer s.reads.exit()
+	head := s.head.position()
+	lo, hi := max(from, 1), head // inclusive range of positions to read
+	if !forward {
+		lo, hi = 1, min(from, head)
+	}
+	if lo > hi {
+		return nil
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, lo), UpperBound: logKey(nil, hi+1)}) // hi ≤ head < MaxUint64
+	if err != nil {
+		return fmt.Errorf("esstore: read $all: %w", err)
+	}
+	err = errors.Join(s.readAll(ctx, it, forward, fn), it.Close())
+	if err != nil {
+		return fmt.Errorf("esstore: read $all: %w", err)
+	}
+	return nil
+}
+
+func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, forward bool, fn func(RecordedEvent) bool) error {
+	var dec eventDecoder
+	ok := it.First()
+	if !forward {
+		ok = it.Last()
+	}
+	for n := 0; ok; n++ {
+		if n%checkEvery == 0 {
+			if err := s.interrupted(ctx); err != nil {
+				return err
+			}
+		}
+		pos, valid := positionOfLogKey(it.Key())
+		if !valid {
+			return fmt.Errorf("%w: log key %x", errCorrupt, it.Key())
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		e, err := dec.decode(pos, v)
+		if err != nil {
+			return err
+		}
+		if !fn(e) {
+			return nil
+		}
+		if forward {
+			ok = it.Next()
+		} else {
+			ok = it.Prev()
+		}
+	}
+	return it.Error()
+}
+
+func (s *diskStore) beginRead(ctx context.Context, stream string) error {
+	if stream == "" {
+		return fmt.Errorf("esstore: empty stream name: %w", ErrInvalid)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !s.reads.enter() {
+		return fmt.Errorf("esstore: read %q: %w", stream, ErrClosed)
+	}
+	return nil
+}
+
+// interrupted stops a long read when its caller goes away or the store
+// closes (Close waits for reads).
+func (s *diskStore) interrupted(ctx context.Context) error {
+	select {
+	case <-s.closing:
+		return ErrClosed
+	default:
+		return ctx.Err()
+	}
+}
+
+// committedRecord is the stream's record as of the last commit.
+func (s *diskStore) committedRecord(name string) (streamRecord, error) {
+	return s.inflight.lookup(name, func() (streamRecord, error) {
+		return readStreamRecord(s.db, streamKey(nil, name), name)
+	})
+}
+
+func readStreamRecord(db *pebble.DB, key []byte, name string) (streamRecord, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return streamRecord{}, nil
+	}
+	if err != nil {
+		return streamRecord{}, fmt.Errorf("esstore: read stream %q: %w", name, err)
+	}
+	defer closer.Close()
+	rec, err := decodeStreamRecord(v)
+	if err != nil {
+		return streamRecord{}, fmt.Errorf("stream %q: %w", name, err)
+	}
+	return rec, nil
+}

@@ -1,0 +1,5 @@
+package esstore
+
+import "time"
+
+func timeNow() time.Time { return time.Now().UTC() }

@@ -1,0 +1,315 @@
+package esstore
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
+)
+
+// Bounds of one commit group: everything waiting is taken, up to these, so
+// that a burst cannot make one batch (and its memory) arbitrarily large.
+const (
+	maxGroupRequests = 1024
+	maxGroupBytes    = 16 << 20
+)
+
+// writer is the single goroutine that writes. Having one writer makes the
+// expected-revision checks race-free without locks, and lets every append
+// waiting at a given moment share one batch and one fsync (group commit).
+type writer struct {
+	db       *pebble.DB
+	syncOpt  *pebble.WriteOptions
+	log      *zap.Logger
+	queue    <-chan *appendRequest
+	cache    *stateCache
+	inflight *inflightStates
+	head     *headPublisher
+	onFail   func(error)
+
+	pos     uint64 // last committed position
+	nextSID uint64 // last stream id handed out
+	failed  error  // set for good after a failed commit
+
+	// Per-group scratch, reused.
+	group   []*appendRequest
+	pending map[string]*pendingStream
+	touched []*pendingStream
+	key     []byte
+	val     []byte
+}
+
+// pendingStream is a stream's state while a group is built: its record as
+// committed (disk) and as it will be once the group commits (rec), and the
+// events the group gives it, so that a later request in the same group sees
+// them.
+type pendingStream struct {
+	w     *writer
+	name  string
+	disk  streamRecord
+	rec   streamRecord
+	dirty bool
+	ids   []ID     // ids of revisions disk.nextRevision() ...
+	poss  []uint64 // and their positions
+	byID  map[ID]uint64
+}
+
+func (w *writer) run(done chan<- struct{}) {
+	defer close(done)
+	for {
+		r, ok := <-w.queue
+		if !ok {
+			return
+		}
+		group := append(w.group[:0], r)
+		size := r.size()
+	drain:
+		for len(group) < maxGroupRequests && size < maxGroupBytes {
+			select {
+			case r, ok := <-w.queue:
+				if !ok {
+					break drain // closed: finish this group; the next receive returns
+				}
+				group = append(group, r)
+				size += r.size()
+			default:
+				break drain
+			}
+		}
+		w.process(group)
+		clear(group) // drop references to the callers' events
+		w.group = group[:0]
+	}
+}
+
+// process checks the group's requests in order, writes the successful ones
+// in one batch, commits it, publishes the new head, and answers.
+func (w *writer) process(group []*appendRequest) {
+	taken := group[:0]
+	for _, r := range group {
+		if r.take() {
+			taken = append(taken, r)
+		}
+	}
+	if w.failed != nil {
+		for _, r := range taken {
+			r.err = w.failed
+			close(r.done)
+		}
+		return
+	}
+	clear(w.pending)
+	w.touched = w.touched[:0]
+	batch := w.db.NewBatch()
+	defer batch.Close()
+	start, sid := w.pos, w.nextSID
+	pos := w.pos
+	created := time.Now().UTC().UnixNano()
+	for _, r := range taken {
+		r.res, r.err = w.apply(batch, r, &pos, created)
+	}
+	if pos != start {
+		if err := w.commit(batch, pos, sid); err != nil {
+			// Nothing of this group may be acknowledged, not even the
+			// answers computed against its state.
+			for _, r := range taken {
+				r.res, r.err = AppendResult{}, err
+			}
+		}
+	}
+	if w.failed == nil {
+		for _, ps := range w.touched {
+			w.cache.put(ps.name, ps.rec)
+		}
+	}
+	for _, r := range taken {
+		close(r.done)
+	}
+}
+
+// commit writes the stream records and commits the batch. The records of
+// the streams it changes stay readable in their committed state through
+// inflight until the head moves, because the storage engine makes a batch
+// visible before its fsync completes.
+func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64) error {
+	prev := make(map[string]streamRecord, len(w.touched))
+	for _, ps := range w.touched {
+		if ps.dirty {
+			w.val = appendStreamRecord(w.val[:0], ps.rec)
+			_ = batch.Set(w.streamKey(ps.name), w.val, nil) // a plain batch's Set cannot fail
+			prev[ps.name] = ps.disk
+		}
+	}
+	if w.nextSID != sidBefore {
+		w.val = appendU64(w.val[:0], w.nextSID)
+		_ = batch.Set(metaNextSIDKey, w.val, nil)
+	}
+	w.inflight.set(prev)
+	if err := batch.Commit(w.syncOpt); err != nil {
+		// The batch may be partly applied or visible without being
+		// durable; positions after w.pos can no longer be handed out
+		// safely. Refuse every later write, as a database does after a
+		// failed fsync, and keep serving reads up to the last good head.
+		w.failed = fmt.Errorf("esstore: commit failed, store is read-only until reopened: %w", err)
+		w.log.Error("commit failed", zap.Error(err))
+		w.onFail(w.failed)
+		return w.failed
+	}
+	w.pos = pos
+	w.head.publish(pos)
+	w.inflight.clear()
+	return nil
+}
+
+func (w *writer) streamKey(name string) []byte {
+	w.key = streamKey(w.key[:0], name)
+	return w.key
+}
+
+// apply checks one request against the group's state and adds its records
+// to the batch.
+func (w *writer) apply(batch *pebble.Batch, r *appendRequest, pos *uint64, created int64) (AppendResult, error) {
+	ps, err := w.stream(r.stream)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	d, err := checkExpected(r.stream, ps.rec, r.exp, r.events, ps)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if r.tombstone {
+		return w.writeTombstone(batch, ps, pos, created), nil
+	}
+	if d.idempotent {
+		return AppendResult{Revision: d.rev, Position: d.pos, Idempotent: true}, nil
+	}
+	if len(r.events) == 0 {
+		return AppendResult{Revision: ps.rec.lastRev}, nil // lastRev is 0 when the stream has no event
+	}
+	next := ps.rec.nextRevision()
+	if uint64(len(r.events)) > tombstoneRevision-next {
+		return AppendResult{}, fmt.Errorf("esstore: stream %q: revisions would pass %d: %w", r.stream, tombstoneRevision, ErrInvalid)
+	}
+	if ps.rec.sid == 0 {
+		w.nextSID++
+		ps.rec.sid = w.nextSID
+	}
+	for i := range r.events {
+		e := &r.events[i]
+		*pos++
+		rev := next + uint64(i)
+		w.val = appendEventRecord(w.val[:0], r.stream, rev, e, created)
+		w.key = logKey(w.key[:0], *pos)
+		_ = batch.Set(w.key, w.val, nil)
+		w.val = appendRevValue(w.val[:0], *pos, e.ID)
+		w.key = revKey(w.key[:0], ps.rec.sid, rev)
+		_ = batch.Set(w.key, w.val, nil)
+		w.val = appendU64(w.val[:0], rev)
+		w.key = idKey(w.key[:0], ps.rec.sid, e.ID)
+		_ = batch.Set(w.key, w.val, nil)
+		ps.added(e.ID, *pos)
+	}
+	ps.rec.exists = true
+	ps.rec.lastRev = next + uint64(len(r.events)) - 1
+	ps.rec.lastPos = *pos
+	ps.dirty = true
+	return AppendResult{Revision: ps.rec.lastRev, Position: *pos}, nil
+}
+
+// writeTombstone logs the "$streamDeleted" record. It is in $all only: it
+// has no revision key, so stream reads never return it.
+func (w *writer) writeTombstone(batch *pebble.Batch, ps *pendingStream, pos *uint64, created int64) AppendResult {
+	*pos++
+	e := EventData{Type: tombstoneType, ContentType: contentTypeOctet}
+	_, _ = rand.Read(e.ID[:]) // never fails (crypto/rand panics rather than return an error)
+	w.val = appendEventRecord(w.val[:0], ps.name, tombstoneRevision, &e, created)
+	w.key = logKey(w.key[:0], *pos)
+	_ = batch.Set(w.key, w.val, nil)
+	ps.rec.tombstoned = true
+	ps.rec.lastPos = *pos
+	ps.dirty = true
+	return AppendResult{Position: *pos}
+}
+
+// stream returns the group's state of a stream, loading it on first use.
+func (w *writer) stream(name string) (*pendingStream, error) {
+	if ps, ok := w.pending[name]; ok {
+		return ps, nil
+	}
+	rec, ok := w.cache.get(name)
+	if !ok {
+		var err error
+		if rec, err = w.readRecord(name); err != nil {
+			return nil, err
+		}
+	}
+	ps := &pendingStream{w: w, name: name, disk: rec, rec: rec}
+	w.pending[name] = ps
+	w.touched = append(w.touched, ps)
+	return ps, nil
+}
+
+func (w *writer) readRecord(name string) (streamRecord, error) {
+	return readStreamRecord(w.db, w.streamKey(name), name)
+}
+
+func (ps *pendingStream) added(id ID, pos uint64) {
+	if ps.byID == nil {
+		ps.byID = make(map[ID]uint64)
+	}
+	ps.byID[id] = ps.disk.nextRevision() + uint64(len(ps.ids))
+	ps.ids = append(ps.ids, id)
+	ps.poss = append(ps.poss, pos)
+}
+
+// idRevision looks in the group first: its events are the latest.
+func (ps *pendingStream) idRevision(id ID) (uint64, bool, error) {
+	if rev, ok := ps.byID[id]; ok {
+		return rev, true, nil
+	}
+	if !ps.disk.exists {
+		return 0, false, nil
+	}
+	w := ps.w
+	w.key = idKey(w.key[:0], ps.disk.sid, id)
+	v, closer, err := w.db.Get(w.key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("esstore: stream %q: read id index: %w", ps.name, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: id index of stream %q", errCorrupt, ps.name)
+	}
+	return decodeU64(v), true, nil
+}
+
+func (ps *pendingStream) eventAt(rev uint64) (ID, uint64, bool, error) {
+	base := ps.disk.nextRevision()
+	if rev >= base {
+		if i := rev - base; i < uint64(len(ps.ids)) {
+			return ps.ids[i], ps.poss[i], true, nil
+		}
+		return ID{}, 0, false, nil
+	}
+	w := ps.w
+	w.key = revKey(w.key[:0], ps.disk.sid, rev)
+	v, closer, err := w.db.Get(w.key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ID{}, 0, false, nil
+	}
+	if err != nil {
+		return ID{}, 0, false, fmt.Errorf("esstore: stream %q: read revision %d: %w", ps.name, rev, err)
+	}
+	defer closer.Close()
+	pos, id, ok := decodeRevValue(v)
+	if !ok {
+		return ID{}, 0, false, fmt.Errorf("%w: revision %d of stream %q", errCorrupt, rev, ps.name)
+	}
+	return id, pos, true, nil
+}
