@@ -4,11 +4,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 
 	"go.uber.org/zap"
 
 	"github.com/flexstream/flexstream/internal/datadir"
+	"github.com/flexstream/flexstream/internal/esbench"
 	"github.com/flexstream/flexstream/internal/esserver"
 )
 
@@ -42,5 +46,50 @@ func storeServeFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger)
 		<-ctx.Done()
 		log.Info("shutting down")
 		return srv.Close()
+	}
+}
+
+func storeBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
+	c := esbench.Defaults()
+	data := fs.String("data", "", "directory for the measured store (default: a temporary directory, removed afterwards)")
+	fs.IntVar(&c.SingleWriters, "single-writers", c.SingleWriters, "concurrent single-event appenders, each on its own stream")
+	fs.IntVar(&c.SingleAppends, "single-appends", c.SingleAppends, "appends per single-event writer")
+	fs.IntVar(&c.BatchWriters, "batch-writers", c.BatchWriters, "concurrent batch appenders")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "events per batch append")
+	fs.IntVar(&c.BatchAppends, "batch-appends", c.BatchAppends, "appends per batch writer")
+	fs.IntVar(&c.RSSEvents, "rss-events", c.RSSEvents, "events in the store before resident memory is read (0 skips)")
+	check := fs.Bool("check", false, "exit non-zero when a target is not met")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	return func(ctx context.Context, log *zap.Logger) error {
+		dir := *data
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "flexstream-bench")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		fmt.Fprintf(e.stdout, "flexstream store bench: EventStore-Client-Go/v4 over loopback, %d cores, %s\n", runtime.NumCPU(), runtime.Version())
+		rep, err := esbench.Run(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !rep.Summary(e.stdout) && *check {
+			return fmt.Errorf("a target was not met")
+		}
+		return nil
 	}
 }

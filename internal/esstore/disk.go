@@ -33,17 +33,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
 
 // queueSize bounds the appends waiting for the writer; callers beyond it
 // block (or give up with their context), which is the back-pressure.
 const queueSize = 4096
+
+// slowDiskThreshold is how long a disk operation may take before it is
+// logged (Pebble's default).
+const slowDiskThreshold = 5 * time.Second
 
 // diskStore is the Store on disk.
 type diskStore struct {
@@ -58,6 +65,7 @@ type diskStore struct {
 	qclosed    bool
 	closing    chan struct{} // closed when Close starts: wakes blocked senders and long reads
 	writerDone chan struct{}
+	fsCloser   io.Closer
 	w          *writer // owned by its goroutine; tests drive it directly
 
 	failMu  sync.Mutex
@@ -80,23 +88,34 @@ func Open(ctx context.Context, dir string, opts Options) (Store, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("esstore: open: %w", err)
 	}
+	// The file system is ours, not Pebble's default, so that its
+	// disk-health goroutine is stopped even when Open fails (Pebble leaks
+	// it then) and slow disks are logged.
+	log := opts.Logger.Named("esstore")
+	fs, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, slowDiskThreshold, nil, func(info vfs.DiskSlowInfo) {
+		log.Warn("slow disk", zap.String("info", info.String()))
+	})
 	cache := pebble.NewCache(opts.CacheSize)
-	db, err := pebble.Open(dir, pebbleOptions(opts, cache))
+	db, err := pebble.Open(dir, pebbleOptions(opts, cache, fs))
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
+		_ = fsCloser.Close()
 		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
 	}
 	s, err := start(db, opts)
 	if err != nil {
 		_ = db.Close()
+		_ = fsCloser.Close()
 		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
 	}
+	s.fsCloser = fsCloser
 	s.log.Info("store opened", zap.String("dir", dir), zap.Uint64("head", s.head.position()), zap.Bool("no_sync", opts.NoSync))
 	return s, nil
 }
 
-func pebbleOptions(opts Options, cache *pebble.Cache) *pebble.Options {
+func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options {
 	o := &pebble.Options{
+		FS:                 fs,
 		Cache:              cache,
 		MemTableSize:       opts.MemTableSize,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -245,7 +264,7 @@ func (s *diskStore) Close() error {
 		<-s.writerDone
 		s.head.close()
 		s.reads.close()
-		if err := s.db.Close(); err != nil {
+		if err := errors.Join(s.db.Close(), s.fsCloser.Close()); err != nil {
 			s.closeErr = fmt.Errorf("esstore: close: %w", err)
 		}
 		s.log.Info("store closed")

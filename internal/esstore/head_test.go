@@ -93,7 +93,7 @@ func TestHeadFollowerSeesEveryPosition(t *testing.T) {
 		if last < head {
 			t.Fatalf("read up to %d, head was %d", last, head)
 		}
-		if last == head {
+		if last == head && last < total {
 			select {
 			case <-next:
 			case <-deadline:

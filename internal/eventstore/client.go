@@ -69,6 +69,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	settings, _ := esdb.ParseConnectionString(cfg.ConnString)
+	settings.Logger = ZapLogging(cfg.Logger.Named("esdb"))
 	c, err := esdb.NewClient(settings)
 	if err != nil {
 		return nil, fmt.Errorf("event store client: %w", err)
@@ -101,6 +102,22 @@ func (c *Client) ping(ctx context.Context) error {
 		return wrap(err, "ping", "$all")
 	}
 	return nil
+}
+
+// ZapLogging routes the client's own logs (discovery, reconnects) to zap,
+// one level down: the client calls routine discovery "info".
+func ZapLogging(l *zap.Logger) esdb.LoggingFunc {
+	s := l.Sugar()
+	return func(level esdb.LogLevel, format string, args ...any) {
+		switch level {
+		case esdb.LogError:
+			s.Warnf(format, args...)
+		case esdb.LogWarn:
+			s.Infof(format, args...)
+		default:
+			s.Debugf(format, args...)
+		}
+	}
 }
 
 // Close releases the connection.

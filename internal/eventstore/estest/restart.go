@@ -11,9 +11,10 @@ import (
 )
 
 // restart: subscriptions spanning a server restart drop with an error when
-// the server stops; resubscribing from the last received revision/position
-// after the restart delivers every event appended before and after it
-// exactly once; and every acknowledged event survived.
+// the server stops; resubscribing after the restart from the last received
+// revision (stream) or from an earlier checkpoint ($all) delivers every
+// event appended before and after it exactly once; and every acknowledged
+// event survived, at the same revisions and positions.
 func (s *suite) restart(t *testing.T) {
 	if s.b.Restart == nil {
 		t.Skip(s.b.NoRestart)
@@ -80,8 +81,14 @@ func (s *suite) restart(t *testing.T) {
 		}
 		return nil
 	}
-	ls, la := lastEvent(got["stream"]), lastEvent(got["$all"])
-	t.Logf("last received before the restart: stream %s, $all %s", describe(ls), describe(la))
+	// The stream consumer resumes from the last event it received; the $all
+	// consumer from a checkpoint that lags (it had processed only 25
+	// events), so its catch-up after the restart crosses events written
+	// before it.
+	ls := lastEvent(got["stream"])
+	got["$all"] = firstEvents(got["$all"], 25)
+	la := lastEvent(got["$all"])
+	t.Logf("resuming after the restart: stream from %s (last received), $all from %s (lagging checkpoint)", describe(ls), describe(la))
 	resStream := s.subStream(t, c2, st, esdb.Revision(ls.EventNumber))
 	resAll := s.subAll(t, c2, esdb.SubscribeToAllOptions{From: la.Position, Filter: &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{st}}})
 	for name, p := range map[string]*sub{"stream": resStream, "$all": resAll} {
@@ -110,4 +117,18 @@ func (s *suite) restart(t *testing.T) {
 			t.Fatalf("%s subscription across the restart: %d events, want 60", name, next)
 		}
 	}
+}
+
+// firstEvents keeps the records up to and including the n-th event.
+func firstEvents(rs []rec, n int) []rec {
+	seen := 0
+	for i, r := range rs {
+		if r.ev != nil {
+			seen++
+			if seen == n {
+				return rs[:i+1]
+			}
+		}
+	}
+	return rs
 }

@@ -1,0 +1,227 @@
+// Package esbench measures the embedded event store through the real
+// client over loopback, next to the ceiling the client and gRPC impose: the
+// same server with a store that keeps nothing. Figures are ratios to that
+// ceiling, so they mean the same on any machine.
+package esbench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"github.com/flexstream/flexstream/internal/esserver"
+	"github.com/flexstream/flexstream/internal/eventstore"
+)
+
+// Config sizes the run.
+type Config struct {
+	DataDir       string // for the real store; a fresh directory
+	SingleWriters int    // concurrent single-event appenders (64)
+	SingleAppends int    // appends per writer
+	BatchWriters  int    // concurrent appenders of BatchSize events
+	BatchSize     int    // events per append (100)
+	BatchAppends  int    // appends per batch writer
+	RSSEvents     int    // events written before reading resident memory (5,000,000); 0 skips
+	Logger        *zap.Logger
+	Out           io.Writer
+}
+
+// Defaults are the issue's targets' shapes, sized for a 2-core machine.
+func Defaults() Config {
+	return Config{SingleWriters: 64, SingleAppends: 300, BatchWriters: 8, BatchSize: 100, BatchAppends: 500, RSSEvents: 5_000_000}
+}
+
+// Result of one phase against one server.
+type Result struct {
+	Events  int
+	Elapsed time.Duration
+}
+
+// Rate is events per second.
+func (r Result) Rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+
+// Report is the whole run.
+type Report struct {
+	Single, Batch, CatchUp [2]Result // [null, store]
+	RSSBytes               uint64
+	RSSEvents              int
+}
+
+// payload is about the size of a projected Twilio event with metadata.
+var payload = []byte(`{"conversationSid":"CH00000000000000000000000000000000","taskSid":"WT00000000000000000000000000000000","eventType":"reservation.accepted","workerSid":"WK00000000000000000000000000000000","queue":"support","channel":"whatsapp","from":"ph:3f9a1c0b2d4e5f607182:67","at":"2026-11-25T03:00:00Z","attempt":1}`)
+var meta = []byte(`{"$correlationId":"CH00000000000000000000000000000000","$causationId":"EV00000000000000000000000000000000","kafka":"twilio.events.v1/3@123456"}`)
+
+// Run measures the null store, then the real one, then memory.
+func Run(ctx context.Context, cfg Config) (Report, error) {
+	var rep Report
+	for i, null := range []bool{true, false} {
+		srv, err := esserver.Start(ctx, esserver.Config{Addr: "127.0.0.1:0", DataDir: cfg.DataDir, NullStore: null, Logger: cfg.Logger})
+		if err != nil {
+			return rep, err
+		}
+		c, err := client(srv.ConnectionString(), cfg.Logger)
+		if err != nil {
+			srv.Close()
+			return rep, err
+		}
+		name := map[bool]string{true: "null store (ceiling)", false: "pebble store, fsync"}[null]
+		fmt.Fprintf(cfg.Out, "%s:\n", name)
+		rep.Single[i], err = appendPhase(ctx, c, cfg.SingleWriters, cfg.SingleAppends, 1, "single")
+		if err == nil {
+			fmt.Fprintf(cfg.Out, "  single-event appends, %d writers: %8.0f events/s\n", cfg.SingleWriters, rep.Single[i].Rate())
+			rep.Batch[i], err = appendPhase(ctx, c, cfg.BatchWriters, cfg.BatchAppends, cfg.BatchSize, "batch")
+		}
+		if err == nil {
+			fmt.Fprintf(cfg.Out, "  appends of %d, %d writers:      %8.0f events/s\n", cfg.BatchSize, cfg.BatchWriters, rep.Batch[i].Rate())
+			rep.CatchUp[i], err = catchUp(ctx, c, cfg.SingleWriters*cfg.SingleAppends+cfg.BatchWriters*cfg.BatchAppends*cfg.BatchSize)
+		}
+		if err == nil {
+			fmt.Fprintf(cfg.Out, "  $all catch-up subscription:      %8.0f events/s\n", rep.CatchUp[i].Rate())
+		}
+		if err == nil && !null && cfg.RSSEvents > 0 {
+			rep.RSSEvents = cfg.RSSEvents
+			have := rep.Single[i].Events + rep.Batch[i].Events
+			if more := cfg.RSSEvents - have; more > 0 {
+				per := cfg.BatchWriters * cfg.BatchSize
+				_, err = appendPhase(ctx, c, cfg.BatchWriters, (more+per-1)/per, cfg.BatchSize, "rss")
+			}
+			runtime.GC()
+			rep.RSSBytes = rss()
+			fmt.Fprintf(cfg.Out, "  resident memory after %d events: %d MiB\n", cfg.RSSEvents, rep.RSSBytes>>20)
+		}
+		c.Close()
+		if cerr := srv.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// Targets of the issue, as ratios to the ceiling.
+const (
+	TargetSingle  = 0.6
+	TargetBatch   = 0.7
+	TargetCatchUp = 0.8
+	TargetRSS     = 200 << 20
+)
+
+// Summary prints the figures against the targets and says whether all hold.
+func (r Report) Summary(w io.Writer) bool {
+	ok := true
+	line := func(name string, res [2]Result, target float64) {
+		ratio := res[1].Rate() / res[0].Rate()
+		pass := ratio >= target
+		ok = ok && pass
+		fmt.Fprintf(w, "| %-34s | %9.0f/s | %9.0f/s | %5.2f | ≥ %.1f | %s |\n", name, res[0].Rate(), res[1].Rate(), ratio, target, verdict(pass))
+	}
+	fmt.Fprintln(w, "| phase | ceiling (null store) | pebble, fsync | ratio | target | |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	line("single-event appends, 64 writers", r.Single, TargetSingle)
+	line("appends of 100", r.Batch, TargetBatch)
+	line("$all catch-up", r.CatchUp, TargetCatchUp)
+	if r.RSSEvents > 0 {
+		pass := r.RSSBytes < TargetRSS
+		ok = ok && pass
+		fmt.Fprintf(w, "| resident memory after %d events | | %d MiB | | < 200 MiB | %s |\n", r.RSSEvents, r.RSSBytes>>20, verdict(pass))
+	}
+	return ok
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func client(conn string, log *zap.Logger) (*esdb.Client, error) {
+	s, err := esdb.ParseConnectionString(conn)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s.Logger = eventstore.ZapLogging(log)
+	return esdb.NewClient(s)
+}
+
+func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int, tag string) (Result, error) {
+	run := uuid.NewString()[:8]
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			stream := fmt.Sprintf("bench%s-%s-%d", tag, run, w)
+			events := make([]esdb.EventData, size)
+			for i := 0; i < appends; i++ {
+				for j := range events {
+					events[j] = esdb.EventData{EventID: uuid.New(), EventType: "ReservationAccepted", ContentType: esdb.ContentTypeJson, Data: payload, Metadata: meta}
+				}
+				if _, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{}, events...); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return Result{}, fmt.Errorf("%s appends: %w", tag, err)
+	}
+	return Result{Events: writers * appends * size, Elapsed: time.Since(start)}, nil
+}
+
+// catchUp subscribes to $all from the start and times the delivery of n
+// events, the shape of a projection rebuilding its views.
+func catchUp(ctx context.Context, c *esdb.Client, n int) (Result, error) {
+	start := time.Now()
+	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: esdb.Start{}})
+	if err != nil {
+		return Result{}, err
+	}
+	defer sub.Close()
+	got := 0
+	for got < n {
+		ev := sub.Recv()
+		switch {
+		case ev.EventAppeared != nil:
+			got++
+		case ev.SubscriptionDropped != nil:
+			return Result{}, fmt.Errorf("catch-up dropped after %d events: %w", got, ev.SubscriptionDropped.Error)
+		}
+	}
+	return Result{Events: got, Elapsed: time.Since(start)}, nil
+}
+
+// rss is this process's resident set size, from /proc.
+func rss() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseUint(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
