@@ -148,7 +148,9 @@ type collector struct {
 	ch   chan struct{}
 }
 
-func newCollector() *collector { return &collector{seen: map[string]int{}, ch: make(chan struct{}, 1<<16)} }
+func newCollector() *collector {
+	return &collector{seen: map[string]int{}, ch: make(chan struct{}, 1<<16)}
+}
 
 func (c *collector) handle(_ context.Context, e eventstore.RecordedEvent) error {
 	c.mu.Lock()
