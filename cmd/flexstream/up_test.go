@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/goleak"
 
+	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/kafkaio"
 )
 
@@ -50,6 +51,7 @@ func TestMain(m *testing.M) {
 type upProcess struct {
 	cmd    *exec.Cmd
 	addr   string
+	store  string // the event store's connection string
 	stderr *strings.Builder
 	done   chan error
 }
@@ -71,11 +73,15 @@ func startUp(t *testing.T, dataDir, addr string) *upProcess {
 		t.Fatal(err)
 	}
 	found := make(chan string, 1)
+	foundStore := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m[1]
+			}
+			if m := storeLine.FindStringSubmatch(sc.Text()); m != nil {
+				foundStore <- m[1]
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -93,6 +99,11 @@ func startUp(t *testing.T, dataDir, addr string) *upProcess {
 		t.Fatalf("flexstream up exited before listening: %v\n%s", err, p.stderr)
 	case <-time.After(60 * time.Second):
 		t.Fatalf("flexstream up did not say where Kafka listens\n%s", p.stderr)
+	}
+	select {
+	case p.store = <-foundStore:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("flexstream up did not say where the event store listens\n%s", p.stderr)
 	}
 	return p
 }
@@ -188,6 +199,14 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 	}
 	produce(t, ctx, addr, 0, 50)
 	first := consume(t, ctx, addr, "resume", 20)
+	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: p.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, "conversation-CHup", eventstore.NoStream, eventstore.Event{Type: "ConversationAdded", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	es.Close()
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: exit %v, want 0\n%s", err, p.stderr)
 	}
@@ -197,6 +216,14 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 
 	p = startUp(t, data, addr)
 	wantEvents(t, consume(t, ctx, addr, "everything", 50), 0, 50)
+	es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: p.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.Append(ctx, "conversation-CHup", eventstore.Revision(0), eventstore.Event{Type: "ConversationStateUpdated", Data: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	es.Close()
 	// The group committed 20 before the restart and goes on from there.
 	for v := range consume(t, ctx, addr, "resume", 30) {
 		if first[v] {
@@ -212,6 +239,20 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 
 	p = startUp(t, data, addr)
 	wantEvents(t, consume(t, ctx, addr, "after-crash", 80), 0, 80)
+	// The embedded event store kept what it acknowledged through both
+	// restarts, too.
+	es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: p.store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	if err := es.ReadStream(ctx, "conversation-CHup", 0, 10, func(e eventstore.RecordedEvent) error { got = append(got, e.Type); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	es.Close()
+	if strings.Join(got, ",") != "ConversationAdded,ConversationStateUpdated" {
+		t.Fatalf("event store after restarts: %v", got)
+	}
 	if err := p.stop(t, syscall.SIGINT); err != nil {
 		t.Fatalf("Ctrl-C: exit %v, want 0\n%s", err, p.stderr)
 	}
