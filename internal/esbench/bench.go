@@ -33,6 +33,7 @@ type Config struct {
 	BatchSize     int    // events per append (100)
 	BatchAppends  int    // appends per batch writer
 	RSSEvents     int    // events written before reading resident memory (5,000,000); 0 skips
+	Only          string // "null" or "store" runs one side only (for profiling)
 	Logger        *zap.Logger
 	Out           io.Writer
 }
@@ -66,6 +67,9 @@ var meta = []byte(`{"$correlationId":"CH00000000000000000000000000000000","$caus
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	var rep Report
 	for i, null := range []bool{true, false} {
+		if (cfg.Only == "null" && !null) || (cfg.Only == "store" && null) {
+			continue
+		}
 		srv, err := esserver.Start(ctx, esserver.Config{Addr: "127.0.0.1:0", DataDir: cfg.DataDir, NullStore: null, Logger: cfg.Logger})
 		if err != nil {
 			return rep, err

@@ -11,6 +11,9 @@ func (s *diskStore) Append(ctx context.Context, stream string, exp Expected, eve
 		return AppendResult{}, err
 	}
 	r := newAppendRequest(stream, exp, events, false)
+	if size := r.size(); size > maxAppendBytes {
+		return AppendResult{}, fmt.Errorf("esstore: append to %q: %d bytes, more than %d: %w", stream, size, maxAppendBytes, ErrInvalid)
+	}
 	if err := s.submit(ctx, r); err != nil {
 		return AppendResult{}, fmt.Errorf("esstore: append to %q: %w", stream, err)
 	}
@@ -28,6 +31,11 @@ func (s *diskStore) Tombstone(ctx context.Context, stream string, exp Expected) 
 	}
 	return r.res.Position, r.err
 }
+
+// maxAppendBytes bounds one append. The server enforces KurrentDB's much
+// smaller limit; this one keeps a single request from exceeding what the
+// engine accepts in a batch, which would fail the whole commit group.
+const maxAppendBytes = 256 << 20
 
 func validate(stream string, exp Expected) error {
 	if stream == "" {

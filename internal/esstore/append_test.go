@@ -189,7 +189,18 @@ func TestAppendIdempotentAfterEviction(t *testing.T) {
 	}
 }
 
-func streamName(i uint64) string { return "stream-" + string(rune('a'+i%26)) + "-" + string(rune('0'+i/26)) }
+func streamName(i uint64) string {
+	return "stream-" + string(rune('a'+i%26)) + "-" + string(rune('0'+i/26))
+}
+
+func TestAppendTooLarge(t *testing.T) {
+	s := newTestStore(t)
+	huge := []EventData{{ID: id(1), Type: "T", Data: make([]byte, maxAppendBytes)}} // untouched pages cost nothing
+	if _, err := s.Append(context.Background(), "s", Any(), huge); errKind(err) != "invalid" {
+		t.Fatalf("oversized append: %v", err)
+	}
+	mustAppend(t, s, "s", Any(), evs(1)) // the store goes on
+}
 
 func TestAppendCanceledContext(t *testing.T) {
 	s := newTestStore(t)

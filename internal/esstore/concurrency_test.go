@@ -77,7 +77,7 @@ func TestConcurrentExpectedRevision(t *testing.T) {
 	}
 	events := readStream(t, s, "race", 0, true)
 	for i, e := range events {
-		if e.Revision != wins[i].rev || e.Position != wins[i].pos || idNums(events[i:i+1])[0] != wins[i].id {
+		if e.Revision != wins[i].rev || e.Position != wins[i].pos || idNums(events[i : i+1])[0] != wins[i].id {
 			t.Fatalf("stored %d/%d, the winner was %+v", e.Revision, e.Position, wins[i])
 		}
 	}
@@ -119,8 +119,8 @@ func TestConcurrentPositionsUnique(t *testing.T) {
 		t.Fatalf("$all has %d events", len(all))
 	}
 	for i, e := range all {
-		if e.Position != uint64(i+1) || seen[e.Position] != idNums(all[i:i+1])[0] {
-			t.Fatalf("$all event %d: position %d, id %d, acknowledged id %d", i, e.Position, idNums(all[i:i+1])[0], seen[e.Position])
+		if e.Position != uint64(i+1) || seen[e.Position] != idNums(all[i : i+1])[0] {
+			t.Fatalf("$all event %d: position %d, id %d, acknowledged id %d", i, e.Position, idNums(all[i : i+1])[0], seen[e.Position])
 		}
 	}
 }

@@ -15,9 +15,8 @@ package esstore
 //	    RSS after scanning 5 M events       150 MiB (peak 185)   2.4 GiB
 //	    size on disk, 5 M events            427 MiB              2.4 GiB
 //
-// (Pebble there had a 64 MiB block cache and 32 MiB memtables; the
-// defaults here are half that. The payloads compress well, which flatters
-// Pebble's size on disk.)
+// (Pebble there had a 64 MiB block cache and 32 MiB memtables. The
+// payloads compress well, which flatters Pebble's size on disk.)
 //
 // bbolt scans faster because it reads its memory-mapped file in place, but
 // that is also why it fails the memory target: every page it touches
@@ -28,6 +27,13 @@ package esstore
 // Pebble keeps memory bounded by configuration (block cache + memtables)
 // and wins the write paths, which are the ones that are acknowledged with
 // a client waiting; a 5 M-event catch-up still reads at ~770 000 events/s.
+//
+// This implementation, same machine, default Options (go test -bench):
+// 64 goroutines × 1 event with fsync 42 000 appends/s (the exact event-id
+// lookup of every ExpectAny append costs the writer ~9 µs); 100-event
+// appends with fsync 168 000 events/s from one goroutine, 199 000 from 8;
+// ReadAll 1.7 M events/s over 1 M events, 1.1-1.2 M/s over 5 M; RSS 93 MiB
+// after loading 5 M events and 175 MiB after scanning them all.
 
 import (
 	"context"
@@ -95,7 +101,10 @@ func Open(ctx context.Context, dir string, opts Options) (Store, error) {
 	fs, fsCloser := vfs.WithDiskHealthChecks(vfs.Default, slowDiskThreshold, nil, func(info vfs.DiskSlowInfo) {
 		log.Warn("slow disk", zap.String("info", info.String()))
 	})
-	cache := pebble.NewCache(opts.CacheSize)
+	// Pebble charges its memtables to the block cache: without room for
+	// them, the cache holds nothing (measured: 0 blocks, 2% hit rate, and
+	// appends slowed by half, reading index blocks from disk).
+	cache := pebble.NewCache(opts.CacheSize + 2*int64(opts.MemTableSize))
 	db, err := pebble.Open(dir, pebbleOptions(opts, cache, fs))
 	cache.Unref() // the DB holds its own reference
 	if err != nil {

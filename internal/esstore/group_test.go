@@ -35,9 +35,9 @@ func TestGroupSeesEarlierRequests(t *testing.T) {
 		wantIDs []uint64 // of stream "g"
 	}{
 		{
-			name: "chained revisions",
-			reqs: []*appendRequest{appendReq("g", NoStream(), 1), appendReq("g", Revision(0), 2), appendReq("g", Revision(1), 3, 4)},
-			want: []want{{res: AppendResult{Revision: 0, Position: 1}}, {res: AppendResult{Revision: 1, Position: 2}}, {res: AppendResult{Revision: 3, Position: 4}}},
+			name:    "chained revisions",
+			reqs:    []*appendRequest{appendReq("g", NoStream(), 1), appendReq("g", Revision(0), 2), appendReq("g", Revision(1), 3, 4)},
+			want:    []want{{res: AppendResult{Revision: 0, Position: 1}}, {res: AppendResult{Revision: 1, Position: 2}}, {res: AppendResult{Revision: 3, Position: 4}}},
 			wantIDs: []uint64{1, 2, 3, 4},
 		},
 		{
@@ -65,15 +65,15 @@ func TestGroupSeesEarlierRequests(t *testing.T) {
 			wantIDs: []uint64{1, 2},
 		},
 		{
-			name: "tombstone then append",
-			reqs: []*appendRequest{appendReq("g", Any(), 1), newAppendRequest("g", Revision(0), nil, true), appendReq("g", Any(), 2)},
-			want: []want{{res: AppendResult{Revision: 0, Position: 1}}, {res: AppendResult{Position: 2}}, {err: "deleted"}},
+			name:    "tombstone then append",
+			reqs:    []*appendRequest{appendReq("g", Any(), 1), newAppendRequest("g", Revision(0), nil, true), appendReq("g", Any(), 2)},
+			want:    []want{{res: AppendResult{Revision: 0, Position: 1}}, {res: AppendResult{Position: 2}}, {err: "deleted"}},
 			wantIDs: []uint64{1},
 		},
 		{
-			name: "failure in the middle does not disturb the others",
-			reqs: []*appendRequest{appendReq("g", Any(), 1), appendReq("g", Revision(7), 2), appendReq("h", Any(), 3), appendReq("g", Revision(0), 4)},
-			want: []want{{res: AppendResult{Revision: 0, Position: 1}}, {err: "wev"}, {res: AppendResult{Revision: 0, Position: 2}}, {res: AppendResult{Revision: 1, Position: 3}}},
+			name:    "failure in the middle does not disturb the others",
+			reqs:    []*appendRequest{appendReq("g", Any(), 1), appendReq("g", Revision(7), 2), appendReq("h", Any(), 3), appendReq("g", Revision(0), 4)},
+			want:    []want{{res: AppendResult{Revision: 0, Position: 1}}, {err: "wev"}, {res: AppendResult{Revision: 0, Position: 2}}, {res: AppendResult{Revision: 1, Position: 3}}},
 			wantIDs: []uint64{1, 4},
 		},
 	}

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
+
+func timeNow() time.Time { return time.Now().UTC() }
 
 // openAt opens a store in dir and closes it when the test ends.
 func openAt(t testing.TB, dir string, opts Options) *diskStore {

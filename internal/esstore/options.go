@@ -23,8 +23,10 @@ type Options struct {
 	// discards them.
 	Logger *zap.Logger
 	// CacheSize is the storage engine's block cache, in bytes
-	// (DefaultCacheSize when 0). Reads of recent events and index lookups
-	// hit it; full scans go through the OS page cache anyway.
+	// (DefaultCacheSize when 0), on top of the memtables. It must hold the
+	// event-id index's filter and index blocks, which every idempotency
+	// check reads: too small a cache makes appends read the disk. Full
+	// scans go through the OS page cache anyway.
 	CacheSize int64
 	// MemTableSize is the size of one in-memory write buffer, in bytes
 	// (DefaultMemTableSize when 0); at most two are held at once.

@@ -153,5 +153,10 @@ type Store interface {
 	// the head, then wait on the channel.
 	Head() (position uint64, next <-chan struct{})
 
+	// Close answers every queued append, waits for the reads in progress
+	// (they end at their next event with ErrClosed, so a read callback must
+	// not wait for something that waits for Close) and releases the store.
+	// After it every call returns ErrClosed and Head's channel is closed.
+	// Closing twice is harmless.
 	Close() error
 }

@@ -132,8 +132,8 @@ func (w *writer) process(group []*appendRequest) {
 
 // commit writes the stream records and commits the batch. The records of
 // the streams it changes stay readable in their committed state through
-// inflight until the head moves, because the storage engine makes a batch
-// visible before its fsync completes.
+// inflight until the fsync returns, because the storage engine makes a
+// batch visible before its fsync completes.
 func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64) error {
 	prev := make(map[string]streamRecord, len(w.touched))
 	for _, ps := range w.touched {
@@ -158,9 +158,14 @@ func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64) error {
 		w.onFail(w.failed)
 		return w.failed
 	}
+	// The batch is durable: its stream records become the committed ones,
+	// and only then is the head published. In this order a subscriber that
+	// took Head's channel before calling State either sees the new record
+	// or is woken by the publication; the other order could show it the
+	// new head with the old record and leave it waiting for a later commit.
 	w.pos = pos
-	w.head.publish(pos)
 	w.inflight.clear()
+	w.head.publish(pos)
 	return nil
 }
 

@@ -145,6 +145,9 @@ func (s *suite) subscribeAllFiltered(t *testing.T) {
 			[]string{"c@0", "c@1"}, "c@2"},
 		{"event type regex Alpha|Beta", esdb.SubscriptionFilter{Type: esdb.EventFilterType, Regex: "^" + p + "(Alpha|Beta)$"},
 			[]string{"a@0", "a@1", "a@2", "b@0", "b@1", "a@3"}, "b@2"},
+		// Unanchored, as .NET's Regex.IsMatch: matches inside the type.
+		{"event type regex, unanchored", esdb.SubscriptionFilter{Type: esdb.EventFilterType, Regex: p[2:] + "Gam"},
+			[]string{"c@0", "c@1"}, "c@2"},
 	}
 	subs := make([]*sub, len(cases))
 	catchUp := make([][]rec, len(cases))
@@ -246,4 +249,46 @@ func (s *suite) subscribeHandOver(t *testing.T) {
 	checkCheckpoints(t, "filtered $all subscription", rsAll, m)
 	onStream.quiet(t, 200*time.Millisecond, mine)
 	onAll.quiet(t, 200*time.Millisecond, mine)
+}
+
+// subscribeAllExcludeSystem: system records — the $metadata event a
+// metadata write appends to $$stream, the $streamDeleted tombstone — are in
+// $all, and esdb.ExcludeSystemEventsFilter (event type regex ^[^\$].*)
+// keeps them from a subscriber.
+func (s *suite) subscribeAllExcludeSystem(t *testing.T) {
+	c := s.client(t)
+	ms, m := s.markerIn(t, c)
+	st, gone := s.stream("sys"), s.stream("sysgone")
+	alias := map[string]string{st: "s", "$$" + st: "$$s", gone: "gone", ms: "marker"}
+	ours := func(e *esdb.RecordedEvent) bool { _, ok := alias[e.StreamID]; return ok }
+	s.append(t, c, st, esdb.NoStream{}, jsonEvent("Sys", 0))
+	var meta esdb.StreamMetadata
+	meta.AddCustomProperty("k", "v")
+	s.setMeta(t, c, st, esdb.NoStream{}, meta)
+	s.append(t, c, gone, esdb.NoStream{}, jsonEvent("Sys", 0))
+	if _, err := c.TombstoneStream(ctxFor(t, opTimeout), gone, esdb.TombstoneStreamOptions{ExpectedRevision: esdb.Revision(0)}); err != nil {
+		t.Fatalf("tombstone: %v", err)
+	}
+	s.append(t, c, st, esdb.Revision(0), jsonEvent("Sys", 1))
+
+	var all []rec
+	for _, e := range s.readAll(t, c, esdb.ReadAllOptions{From: m}, 500) {
+		if ours(e.OriginalEvent()) {
+			all = append(all, rec{ev: e})
+		}
+	}
+	tomb := "gone@9223372036854775807"
+	s.wantTranscript(t, "$all read from the marker", all, alias, "marker@0", "s@0", "$$s@0", "gone@0", tomb, "s@1")
+	types := map[string]string{}
+	for _, r := range all {
+		e := r.ev.OriginalEvent()
+		types[e.StreamID] = e.EventType
+	}
+	if types["$$"+st] != "$metadata" {
+		t.Fatalf("metadata write in $all has type %q, want $metadata", types["$$"+st])
+	}
+
+	p := s.subAll(t, c, esdb.SubscribeToAllOptions{From: m, Filter: esdb.ExcludeSystemEventsFilter()})
+	rs := p.collect(t, subTimeout, ours, s.untilCaughtUp(3))
+	s.wantTranscript(t, "$all subscription excluding system events", rs, alias, "s@0", "gone@0", "s@1", "CaughtUp")
 }

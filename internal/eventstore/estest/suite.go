@@ -77,6 +77,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("StreamMissingThenCreated", s.subscribeStreamMissing)
 		t.Run("All", s.subscribeAll)
 		t.Run("AllFiltered", s.subscribeAllFiltered)
+		t.Run("AllExcludeSystemEvents", s.subscribeAllExcludeSystem)
 		t.Run("CatchUpToLiveNoGapNoDuplicate", s.subscribeHandOver)
 	})
 	t.Run("Delete", func(t *testing.T) {
