@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,13 +35,14 @@ type Config struct {
 	BatchAppends  int    // appends per batch writer
 	RSSEvents     int    // events written before reading resident memory (5,000,000); 0 skips
 	Only          string // "null" or "store" runs one side only (for profiling)
+	Rounds        int    // each phase runs this many times per side; medians are reported
 	Logger        *zap.Logger
 	Out           io.Writer
 }
 
 // Defaults are the issue's targets' shapes, sized for a 2-core machine.
 func Defaults() Config {
-	return Config{SingleWriters: 64, SingleAppends: 300, BatchWriters: 8, BatchSize: 100, BatchAppends: 500, RSSEvents: 5_000_000}
+	return Config{SingleWriters: 64, SingleAppends: 300, BatchWriters: 8, BatchSize: 100, BatchAppends: 300, RSSEvents: 5_000_000, Rounds: 3}
 }
 
 // Result of one phase against one server.
@@ -63,9 +65,28 @@ type Report struct {
 var payload = []byte(`{"conversationSid":"CH00000000000000000000000000000000","taskSid":"WT00000000000000000000000000000000","eventType":"reservation.accepted","workerSid":"WK00000000000000000000000000000000","queue":"support","channel":"whatsapp","from":"ph:3f9a1c0b2d4e5f607182:67","at":"2026-11-25T03:00:00Z","attempt":1}`)
 var meta = []byte(`{"$correlationId":"CH00000000000000000000000000000000","$causationId":"EV00000000000000000000000000000000","kafka":"twilio.events.v1/3@123456"}`)
 
-// Run measures the null store, then the real one, then memory.
+// Run measures each phase against the null store and the real one in
+// turn, Rounds times, and keeps each side's median: this machine's speed
+// drifts by tens of percent from one second to the next, and alternating
+// exposes both sides to the same drift. Memory is read last.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	var rep Report
+	if cfg.Rounds < 1 {
+		cfg.Rounds = 1
+	}
+	type side struct {
+		srv *esserver.Server
+		c   *esdb.Client
+	}
+	var sides [2]*side
+	defer func() {
+		for _, sd := range sides {
+			if sd != nil {
+				sd.c.Close()
+				_ = sd.srv.Close()
+			}
+		}
+	}()
 	for i, null := range []bool{true, false} {
 		if (cfg.Only == "null" && !null) || (cfg.Only == "store" && null) {
 			continue
@@ -79,40 +100,71 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			srv.Close()
 			return rep, err
 		}
-		name := map[bool]string{true: "null store (ceiling)", false: "pebble store, fsync"}[null]
-		fmt.Fprintf(cfg.Out, "%s:\n", name)
-		rep.Single[i], err = appendPhase(ctx, c, cfg.SingleWriters, cfg.SingleAppends, 1, "single")
-		if err == nil {
-			fmt.Fprintf(cfg.Out, "  single-event appends, %d writers: %8.0f events/s\n", cfg.SingleWriters, rep.Single[i].Rate())
-			rep.Batch[i], err = appendPhase(ctx, c, cfg.BatchWriters, cfg.BatchAppends, cfg.BatchSize, "batch")
-		}
-		if err == nil {
-			fmt.Fprintf(cfg.Out, "  appends of %d, %d writers:      %8.0f events/s\n", cfg.BatchSize, cfg.BatchWriters, rep.Batch[i].Rate())
-			rep.CatchUp[i], err = catchUp(ctx, c, cfg.SingleWriters*cfg.SingleAppends+cfg.BatchWriters*cfg.BatchAppends*cfg.BatchSize)
-		}
-		if err == nil {
-			fmt.Fprintf(cfg.Out, "  $all catch-up subscription:      %8.0f events/s\n", rep.CatchUp[i].Rate())
-		}
-		if err == nil && !null && cfg.RSSEvents > 0 {
-			rep.RSSEvents = cfg.RSSEvents
-			have := rep.Single[i].Events + rep.Batch[i].Events
-			if more := cfg.RSSEvents - have; more > 0 {
-				per := cfg.BatchWriters * cfg.BatchSize
-				_, err = appendPhase(ctx, c, cfg.BatchWriters, (more+per-1)/per, cfg.BatchSize, "rss")
+		sides[i] = &side{srv, c}
+	}
+	names := [2]string{"null store", "pebble store"}
+	var single, batch, catch [2][]Result
+	for round := 1; round <= cfg.Rounds; round++ {
+		for i, sd := range sides {
+			if sd == nil {
+				continue
 			}
-			runtime.GC()
-			rep.RSSBytes = rss()
-			fmt.Fprintf(cfg.Out, "  resident memory after %d events: %d MiB\n", cfg.RSSEvents, rep.RSSBytes>>20)
+			r, err := appendPhase(ctx, sd.c, cfg.SingleWriters, cfg.SingleAppends, 1, "single")
+			if err != nil {
+				return rep, err
+			}
+			single[i] = append(single[i], r)
+			fmt.Fprintf(cfg.Out, "round %d %-12s single-event appends, %d writers: %8.0f events/s\n", round, names[i], cfg.SingleWriters, r.Rate())
 		}
-		c.Close()
-		if cerr := srv.Close(); err == nil {
-			err = cerr
+		for i, sd := range sides {
+			if sd == nil {
+				continue
+			}
+			r, err := appendPhase(ctx, sd.c, cfg.BatchWriters, cfg.BatchAppends, cfg.BatchSize, "batch")
+			if err != nil {
+				return rep, err
+			}
+			batch[i] = append(batch[i], r)
+			fmt.Fprintf(cfg.Out, "round %d %-12s appends of %d, %d writers:      %8.0f events/s\n", round, names[i], cfg.BatchSize, cfg.BatchWriters, r.Rate())
 		}
-		if err != nil {
-			return rep, err
+		for i, sd := range sides {
+			if sd == nil {
+				continue
+			}
+			r, err := catchUp(ctx, sd.c, cfg.SingleWriters*cfg.SingleAppends+cfg.BatchWriters*cfg.BatchAppends*cfg.BatchSize)
+			if err != nil {
+				return rep, err
+			}
+			catch[i] = append(catch[i], r)
+			fmt.Fprintf(cfg.Out, "round %d %-12s $all catch-up:                    %8.0f events/s\n", round, names[i], r.Rate())
 		}
 	}
+	for i := range sides {
+		rep.Single[i], rep.Batch[i], rep.CatchUp[i] = median(single[i]), median(batch[i]), median(catch[i])
+	}
+	if sd := sides[1]; sd != nil && cfg.RSSEvents > 0 {
+		rep.RSSEvents = cfg.RSSEvents
+		have := cfg.Rounds * (cfg.SingleWriters*cfg.SingleAppends + cfg.BatchWriters*cfg.BatchAppends*cfg.BatchSize)
+		if more := cfg.RSSEvents - have; more > 0 {
+			per := cfg.BatchWriters * cfg.BatchSize
+			if _, err := appendPhase(ctx, sd.c, cfg.BatchWriters, (more+per-1)/per, cfg.BatchSize, "rss"); err != nil {
+				return rep, err
+			}
+		}
+		runtime.GC()
+		rep.RSSBytes = rss()
+		fmt.Fprintf(cfg.Out, "resident memory after %d events: %d MiB\n", cfg.RSSEvents, rep.RSSBytes>>20)
+	}
 	return rep, nil
+}
+
+func median(rs []Result) Result {
+	if len(rs) == 0 {
+		return Result{Events: 0, Elapsed: time.Second}
+	}
+	sorted := append([]Result(nil), rs...)
+	sort.Slice(sorted, func(a, b int) bool { return sorted[a].Rate() < sorted[b].Rate() })
+	return sorted[len(sorted)/2]
 }
 
 // Targets of the issue, as ratios to the ceiling.

@@ -67,12 +67,16 @@ func parseMeta(data []byte) streamMeta {
 	return m
 }
 
-// metaCache remembers parsed metadata per stream together with the
-// metastream revision it came from, so a newer $metadata event is noticed
-// with one State lookup and no read.
+// metaCache remembers parsed metadata per stream. A stream with metadata
+// is checked against its metastream's revision (one State lookup, no read).
+// A stream without is remembered as such and costs nothing: this server is
+// the only writer of metastreams, and every write to one calls invalidate
+// first, so "no metadata" cannot go stale. The epoch keeps a lookup that
+// raced with such a write from caching its outdated answer.
 type metaCache struct {
-	mu sync.Mutex
-	m  map[string]cachedMeta
+	mu    sync.Mutex
+	m     map[string]cachedMeta
+	epoch uint64
 }
 
 type cachedMeta struct {
@@ -87,34 +91,51 @@ func (c *metaCache) get(ctx context.Context, st esstore.Store, stream string) (s
 		one := uint64(1)
 		return streamMeta{maxCount: &one}, nil
 	}
-	ms := metastreamOf(stream)
-	state, err := st.State(ctx, ms)
-	if err != nil || !state.Exists {
-		return streamMeta{}, err
-	}
 	c.mu.Lock()
 	cm, ok := c.m[stream]
+	epoch := c.epoch
 	c.mu.Unlock()
-	if ok && cm.exists && cm.revision == state.Revision {
-		return cm.meta, nil
+	if ok && !cm.exists {
+		return streamMeta{}, nil
 	}
-	var meta streamMeta
-	err = st.ReadStream(ctx, ms, state.Revision, false, func(e esstore.RecordedEvent) bool {
-		meta = parseMeta(e.Data)
-		return false
-	})
+	ms := metastreamOf(stream)
+	state, err := st.State(ctx, ms)
 	if err != nil {
 		return streamMeta{}, err
 	}
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= metaCacheLimit {
-		// Dropping everything is crude but bounded; the cache only saves
-		// one read per stream.
-		c.m = make(map[string]cachedMeta)
+	if ok && cm.exists && cm.revision == state.Revision {
+		return cm.meta, nil
 	}
-	c.m[stream] = cachedMeta{exists: true, revision: state.Revision, meta: meta}
+	entry := cachedMeta{exists: state.Exists, revision: state.Revision}
+	if state.Exists {
+		err = st.ReadStream(ctx, ms, state.Revision, false, func(e esstore.RecordedEvent) bool {
+			entry.meta = parseMeta(e.Data)
+			return false
+		})
+		if err != nil {
+			return streamMeta{}, err
+		}
+	}
+	c.mu.Lock()
+	if c.epoch == epoch {
+		if c.m == nil || len(c.m) >= metaCacheLimit {
+			// Dropping everything is crude but bounded; the cache only
+			// saves a lookup per stream.
+			c.m = make(map[string]cachedMeta)
+		}
+		c.m[stream] = entry
+	}
 	c.mu.Unlock()
-	return meta, nil
+	return entry.meta, nil
+}
+
+// invalidate must be called before anything is appended to stream's
+// metastream.
+func (c *metaCache) invalidate(stream string) {
+	c.mu.Lock()
+	c.epoch++
+	delete(c.m, stream)
+	c.mu.Unlock()
 }
 
 // readWindow is the lowest revision a read of a stream whose last revision

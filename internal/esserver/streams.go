@@ -116,19 +116,24 @@ func proposedToEvent(pm *streams.AppendReq_ProposedMessage) (esstore.EventData, 
 // from where they were, and everything before them hidden by a new $tb.
 func (s *streamsService) append(ctx context.Context, stream string, exp esstore.Expected, events []esstore.EventData) (*streams.AppendResp, error) {
 	if isMetastream(stream) {
-		if st, err := s.store.State(ctx, strings.TrimPrefix(stream, metaPrefix)); err == nil && st.Tombstoned {
+		base := strings.TrimPrefix(stream, metaPrefix)
+		if st, err := s.store.State(ctx, base); err == nil && st.Tombstoned {
 			return nil, esstore.ErrStreamDeleted
 		}
+		s.meta.invalidate(base)
 	}
+	// The usual append touches a stream without metadata: one lookup of
+	// its metastream settles that, and the stream's own state is read only
+	// when a soft delete makes it matter.
 	var meta streamMeta
 	var before esstore.StreamState
 	if !isMetastream(stream) {
 		var err error
-		if before, err = s.store.State(ctx, stream); err != nil {
+		if meta, err = s.meta.get(ctx, s.store, stream); err != nil {
 			return nil, err
 		}
-		if !before.Tombstoned {
-			if meta, err = s.meta.get(ctx, s.store, stream); err != nil {
+		if meta.softDeleted() {
+			if before, err = s.store.State(ctx, stream); err != nil {
 				return nil, err
 			}
 		}
@@ -150,6 +155,7 @@ func (s *streamsService) append(ctx context.Context, stream string, exp esstore.
 		return nil, err
 	}
 	if softDeleted && !res.Idempotent {
+		s.meta.invalidate(stream)
 		tb := uint64(0)
 		if before.Exists {
 			tb = before.Revision + 1
@@ -162,7 +168,7 @@ func (s *streamsService) append(ctx context.Context, stream string, exp esstore.
 	}
 	succ := &streams.AppendResp_Success{}
 	after := res.Revision
-	exists := len(events) > 0 || before.Exists
+	exists := true
 	if len(events) == 0 {
 		st, err := s.store.State(ctx, stream)
 		if err != nil {
@@ -221,6 +227,7 @@ func (s *streamsService) Delete(ctx context.Context, req *streams.DeleteReq) (*s
 			return nil, wrongExpectedVersionStatus(ts, &esstore.WrongExpectedVersionError{Stream: stream, Expected: exp, Current: st})
 		}
 	}
+	s.meta.invalidate(stream)
 	res, err := s.store.Append(ctx, metastreamOf(stream), esstore.Any(), []esstore.EventData{{
 		ID: newID(), Type: metaEventType, ContentType: contentJSON,
 		Data: []byte(`{"$tb":` + strconv.FormatInt(softDeletedTB, 10) + `}`),

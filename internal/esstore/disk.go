@@ -135,6 +135,19 @@ func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
+	// Events are written once and never updated or deleted, so rewriting
+	// their bodies in every compaction is pure waste: values past a few
+	// hundred bytes go to blob files at flush and stay there, and
+	// compactions move only keys and small index values.
+	// The log only grows, in key order per family: let L0 gather more
+	// flushed tables before compacting them, so each compaction merges
+	// more at once and the same keys are rewritten fewer times.
+	o.L0CompactionThreshold = 16
+	o.L0StopWritesThreshold = 64
+	o.LBaseMaxBytes = 256 << 20
+	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
+		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 128, MaxBlobReferenceDepth: 10, RewriteMinimumAge: time.Hour, TargetGarbageRatio: 1.0}
+	}
 	return o
 }
 

@@ -8,7 +8,7 @@ import "go.uber.org/zap"
 // (about 150 bytes per entry plus the stream name).
 const (
 	DefaultCacheSize       = 32 << 20
-	DefaultMemTableSize    = 16 << 20
+	DefaultMemTableSize    = 32 << 20
 	DefaultStreamCacheSize = 64 << 10
 )
 
