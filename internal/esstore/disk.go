@@ -142,8 +142,8 @@ func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options
 	// The log only grows, in key order per family: let L0 gather more
 	// flushed tables before compacting them, so each compaction merges
 	// more at once and the same keys are rewritten fewer times.
-	o.L0CompactionThreshold = 16
-	o.L0StopWritesThreshold = 64
+	o.L0CompactionThreshold = 8
+	o.L0StopWritesThreshold = 32
 	o.LBaseMaxBytes = 256 << 20
 	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
 		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 128, MaxBlobReferenceDepth: 10, RewriteMinimumAge: time.Hour, TargetGarbageRatio: 1.0}
@@ -199,6 +199,9 @@ func start(db *pebble.DB, opts Options) (*diskStore, error) {
 		pending:  make(map[string]*pendingStream),
 	}
 	s.w = w
+	w.durable = make(chan *groupJob, maxGroupsInFlight)
+	w.synced = make(chan struct{})
+	go w.syncer()
 	go w.run(s.writerDone)
 	return s, nil
 }

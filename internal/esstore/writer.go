@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -30,9 +31,16 @@ type writer struct {
 	head     *headPublisher
 	onFail   func(error)
 
-	pos     uint64 // last committed position
+	pos     uint64 // last position handed out (applied, maybe not yet durable)
 	nextSID uint64 // last stream id handed out
-	failed  error  // set for good after a failed commit
+	failed  error  // set for good after a failed commit (writer goroutine only)
+
+	// durable carries applied groups, in order, to the syncer goroutine,
+	// which waits for each one's fsync and only then publishes and answers.
+	// Building the next group overlaps the previous group's fsync.
+	durable    chan *groupJob
+	synced     chan struct{}         // closed when the syncer has ended
+	syncFailed atomic.Pointer[error] // set by the syncer when an fsync fails
 
 	// Per-group scratch, reused.
 	group   []*appendRequest
@@ -59,6 +67,10 @@ type pendingStream struct {
 
 func (w *writer) run(done chan<- struct{}) {
 	defer close(done)
+	defer func() {
+		close(w.durable) // the syncer answers what is in flight, then ends
+		<-w.synced
+	}()
 	for {
 		r, ok := <-w.queue
 		if !ok {
@@ -85,70 +97,100 @@ func (w *writer) run(done chan<- struct{}) {
 	}
 }
 
+// maxGroupsInFlight bounds the groups applied but not yet known durable.
+const maxGroupsInFlight = 4
+
+// groupJob is an applied group on its way to durability.
+type groupJob struct {
+	taken []*appendRequest
+	batch *pebble.Batch // nil when the group wrote nothing
+	pos   uint64        // head once it is durable
+	recs  map[string]streamRecord
+	err   error // the apply failed: answer every request with it
+}
+
 // process checks the group's requests in order, writes the successful ones
-// in one batch, commits it, publishes the new head, and answers.
+// in one batch and applies it, then hands it to the syncer. Its answers
+// wait for the syncer even when it wrote nothing: an idempotent answer or
+// a wrong-expected-version may rest on an earlier group that is not yet
+// durable.
 func (w *writer) process(group []*appendRequest) {
-	taken := group[:0]
+	taken := make([]*appendRequest, 0, len(group))
 	for _, r := range group {
 		if r.take() {
 			taken = append(taken, r)
 		}
 	}
-	if w.failed != nil {
-		for _, r := range taken {
-			r.err = w.failed
-			close(r.done)
+	if len(taken) == 0 {
+		return
+	}
+	if w.failed == nil {
+		if errp := w.syncFailed.Load(); errp != nil {
+			w.failed = *errp
 		}
+	}
+	job := &groupJob{taken: taken}
+	if w.failed != nil {
+		job.err = w.failed
+		w.durable <- job
 		return
 	}
 	clear(w.pending)
 	w.touched = w.touched[:0]
 	batch := w.db.NewBatch()
-	defer batch.Close()
 	start, sid := w.pos, w.nextSID
 	pos := w.pos
 	created := time.Now().UTC().UnixNano()
 	for _, r := range taken {
 		r.res, r.err = w.apply(batch, r, &pos, created)
 	}
-	if pos != start {
-		if err := w.commit(batch, pos, sid); err != nil {
-			// Nothing of this group may be acknowledged, not even the
-			// answers computed against its state.
-			for _, r := range taken {
-				r.res, r.err = AppendResult{}, err
-			}
-		}
+	if pos == start {
+		batch.Close()
+		w.durable <- job
+		return
 	}
-	if w.failed == nil {
-		for _, ps := range w.touched {
-			w.cache.put(ps.name, ps.rec)
-		}
+	if err := w.commit(batch, pos, sid, job); err != nil {
+		// Nothing of this group may be acknowledged, not even the answers
+		// computed against its state.
+		job.err = err
+		w.durable <- job
+		return
 	}
-	for _, r := range taken {
-		close(r.done)
+	for _, ps := range w.touched {
+		w.cache.put(ps.name, ps.rec)
 	}
+	w.durable <- job
 }
 
-// commit writes the stream records and commits the batch. The records of
-// the streams it changes stay readable in their committed state through
-// inflight until the fsync returns, because the storage engine makes a
-// batch visible before its fsync completes.
-func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64) error {
-	prev := make(map[string]streamRecord, len(w.touched))
+// commit writes the stream records and applies the batch without waiting
+// for its fsync. The records of the streams it changes stay readable in
+// their durable state through inflight until the syncer has seen the fsync
+// return, because the storage engine makes a batch visible at once.
+func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64, job *groupJob) error {
+	recs := make(map[string]streamRecord, len(w.touched))
+	durable := make(map[string]streamRecord, len(w.touched))
 	for _, ps := range w.touched {
 		if ps.dirty {
 			w.val = appendStreamRecord(w.val[:0], ps.rec)
 			_ = batch.Set(w.streamKey(ps.name), w.val, nil) // a plain batch's Set cannot fail
-			prev[ps.name] = ps.disk
+			recs[ps.name] = ps.rec
+			durable[ps.name] = ps.disk
 		}
 	}
 	if w.nextSID != sidBefore {
 		w.val = appendU64(w.val[:0], w.nextSID)
 		_ = batch.Set(metaNextSIDKey, w.val, nil)
 	}
-	w.inflight.set(prev)
-	if err := batch.Commit(w.syncOpt); err != nil {
+	w.inflight.begin(durable)
+	var err error
+	if w.syncOpt.Sync {
+		err = w.db.ApplyNoSyncWait(batch, w.syncOpt)
+	} else {
+		err = w.db.Apply(batch, w.syncOpt)
+	}
+	if err != nil {
+		batch.Close()
+		w.inflight.end(recs, false)
 		// The batch may be partly applied or visible without being
 		// durable; positions after w.pos can no longer be handed out
 		// safely. Refuse every later write, as a database does after a
@@ -158,15 +200,55 @@ func (w *writer) commit(batch *pebble.Batch, pos, sidBefore uint64) error {
 		w.onFail(w.failed)
 		return w.failed
 	}
-	// The batch is durable: its stream records become the committed ones,
-	// and only then is the head published. In this order a subscriber that
-	// took Head's channel before calling State either sees the new record
-	// or is woken by the publication; the other order could show it the
-	// new head with the old record and leave it waiting for a later commit.
 	w.pos = pos
-	w.inflight.clear()
-	w.head.publish(pos)
+	job.batch, job.pos, job.recs = batch, pos, recs
 	return nil
+}
+
+// syncer waits for each applied group's fsync, in order. Once a group is
+// durable its stream records become the committed ones, and only then is
+// the head published and are its requests answered. In this order a
+// subscriber that took Head's channel before calling State either sees
+// the new record or is woken by the publication.
+func (w *writer) syncer() {
+	defer close(w.synced)
+	for job := range w.durable {
+		if job.batch != nil {
+			var err error
+			if w.syncOpt.Sync {
+				err = job.batch.SyncWait()
+			}
+			job.batch.Close()
+			if err == nil {
+				if errp := w.syncFailed.Load(); errp != nil {
+					err = *errp // an earlier group failed: this one rests on it
+				}
+			}
+			if err != nil {
+				w.inflight.end(job.recs, false)
+				if w.syncFailed.Load() == nil {
+					failed := fmt.Errorf("esstore: fsync failed, store is read-only until reopened: %w", err)
+					w.syncFailed.Store(&failed)
+					w.log.Error("fsync failed", zap.Error(err))
+					w.onFail(failed)
+				}
+				job.err = *w.syncFailed.Load()
+			} else {
+				w.inflight.end(job.recs, true)
+				w.head.publish(job.pos)
+			}
+		} else if job.err == nil {
+			if errp := w.syncFailed.Load(); errp != nil {
+				job.err = *errp
+			}
+		}
+		for _, r := range job.taken {
+			if job.err != nil {
+				r.res, r.err = AppendResult{}, job.err
+			}
+			close(r.done)
+		}
+	}
 }
 
 func (w *writer) streamKey(name string) []byte {
