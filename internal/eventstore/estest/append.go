@@ -302,3 +302,60 @@ func head(ctx context.Context, c *esdb.Client, stream string) (esdb.ExpectedRevi
 	}
 	return esdb.Revision(evs[0].OriginalEvent().EventNumber), nil
 }
+
+// appendConcurrentDuplicates: the same batch (same ids) sent by several
+// writers at once, with any, is written once; every writer told success
+// is told the batch's original revision. KurrentDB may drop a duplicate
+// whose original is not yet committed ("IdempotentNotReady": no answer
+// until the deadline), so a timed-out duplicate is allowed; a wrong
+// expected version or a second copy is not.
+func (s *suite) appendConcurrentDuplicates(t *testing.T) {
+	const rounds, writers, batch = 6, 6, 2
+	st := s.stream("dup")
+	clients := []*esdb.Client{s.client(t), s.client(t)}
+	var all []esdb.EventData
+	deadline := 2 * time.Second
+	for r := 0; r < rounds; r++ {
+		evs := jsonEvents("Dup", r*batch, batch)
+		all = append(all, evs...)
+		want := uint64((r+1)*batch - 1)
+		var wg sync.WaitGroup
+		errs := make([]error, writers)
+		next := make([]uint64, writers)
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				wr, err := clients[w%len(clients)].AppendToStream(context.Background(), st, esdb.AppendToStreamOptions{Deadline: &deadline}, evs...)
+				if err == nil {
+					next[w] = wr.NextExpectedVersion
+				}
+				errs[w] = err
+			}(w)
+		}
+		wg.Wait()
+		ok := 0
+		for w, err := range errs {
+			if err == nil {
+				ok++
+				if next[w] != want {
+					t.Fatalf("round %d, writer %d: NextExpectedVersion %d, want the batch's %d", r, w, next[w], want)
+				}
+				continue
+			}
+			if code, _ := errCode(err); code != esdb.ErrorCodeDeadlineExceeded && code != esdb.ErrorAborted {
+				t.Fatalf("round %d, writer %d: %v; want success (or, as KurrentDB may, a timeout)", r, w, err)
+			}
+		}
+		if ok == 0 {
+			t.Fatalf("round %d: no writer succeeded: %v", r, errs)
+		}
+	}
+	got := s.readStream(t, clients[0], st, esdb.ReadStreamOptions{}, 1000)
+	wantRevisions(t, "stream written by concurrent duplicates", got, st, seq(0, uint64(rounds*batch-1))...)
+	for i, e := range got {
+		if e.OriginalEvent().EventID != all[i].EventID {
+			t.Fatalf("revision %d is %s, want %s", i, describe(e.OriginalEvent()), all[i].EventID)
+		}
+	}
+}

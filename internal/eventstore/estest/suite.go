@@ -64,6 +64,7 @@ func Run(t *testing.T, b Backend) {
 		t.Run("Idempotent", s.appendIdempotent)
 		t.Run("EventFieldsRoundTrip", s.appendEventFields)
 		t.Run("ConcurrentExactRevision", s.appendConcurrentExactRevision)
+		t.Run("ConcurrentDuplicates", s.appendConcurrentDuplicates)
 	})
 	t.Run("ReadStream", func(t *testing.T) {
 		t.Run("ForwardsBackwards", s.readStreamDirections)
