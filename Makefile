@@ -10,7 +10,7 @@ test:
 	.ci/test-all
 
 build:
-	go build -o bin/flexstream ./cmd/flexstream
+	go install ./cmd/flexstream
 
 # A real broker for manual experiments: prints its address.
 kafka-start:

@@ -37,16 +37,15 @@ func (r rec) String() string {
 // sub pumps one esdb.Subscription into a channel so a case can wait with a
 // timeout; it is closed, and its goroutine gone, when the case ends.
 type sub struct {
-	name  string
-	all   bool // $all: positions must increase; stream: revisions must
-	s     *esdb.Subscription
-	ch    chan rec
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-	seen  int // events seen, kept or not
-	last  *esdb.RecordedEvent
-	ended bool
+	name string
+	all  bool // $all: positions must increase; stream: revisions must
+	s    *esdb.Subscription
+	ch   chan rec
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+	seen int // events seen, kept or not
+	last *esdb.RecordedEvent
 }
 
 func (s *suite) subStream(t *testing.T, c *esdb.Client, stream string, from esdb.StreamPosition) *sub {
