@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os/exec"
 	"regexp"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -16,54 +13,17 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/internal/testutil"
 )
 
 var storeLine = regexp.MustCompile(`connection string ([^\s)]+)`)
 
-type storeProcess struct {
-	cmd    *exec.Cmd
-	conn   string
-	stderr *strings.Builder
-	done   chan error
-}
-
-func startStore(t *testing.T, dataDir, addr string) *storeProcess {
+// startStore runs `flexstream store serve` and returns it with its
+// connection string.
+func startStore(t *testing.T, dataDir, addr string) (*testutil.Process, string) {
 	t.Helper()
-	cmd := exec.Command(binary, "store", "serve", "--data", dataDir, "--addr", addr, "--log-format", "json")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &storeProcess{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := storeLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case p.conn = <-found:
-	case err := <-p.done:
-		t.Fatalf("store serve exited: %v\n%s", err, p.stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("store serve did not start\n%s", p.stderr)
-	}
-	return p
+	p, got := testutil.Start(t, exec.Command(binary, "store", "serve", "--data", dataDir, "--addr", addr, "--log-format", "json"), storeLine)
+	return p, got[0]
 }
 
 type acked struct {
@@ -83,9 +43,9 @@ func TestStoreSurvivesKill9MidWrite(t *testing.T) {
 	defer cancel()
 	data := t.TempDir()
 	addr := freeAddr(t)
-	p := startStore(t, data, addr)
+	p, conn := startStore(t, data, addr)
 
-	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: p.conn})
+	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: conn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,17 +84,14 @@ func TestStoreSurvivesKill9MidWrite(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
+	_ = p.Signal(t, syscall.SIGKILL)
 	close(stop)
 	wg.Wait()
 	es.Close()
 	t.Logf("%d appends acknowledged before kill -9", len(acks))
 
-	p = startStore(t, data, addr)
-	es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: p.conn})
+	p, conn = startStore(t, data, addr)
+	es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: conn})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,10 +127,7 @@ func TestStoreSurvivesKill9MidWrite(t *testing.T) {
 	if res.Position <= last {
 		t.Fatalf("new append at position %d, not after the recovered head %d", res.Position, last)
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-p.done; err != nil {
-		t.Fatalf("store serve after SIGTERM: %v\n%s", err, p.stderr)
+	if err := p.Signal(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("store serve after SIGTERM: %v\n%s", err, p.Stderr)
 	}
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/kafkaio"
+	"github.com/flexstream/flexstream/internal/testutil"
 )
 
 // binary is the flexstream command built once for the process tests: they
@@ -49,89 +48,30 @@ func TestMain(m *testing.M) {
 }
 
 type upProcess struct {
-	cmd    *exec.Cmd
-	addr   string
-	store  string // the event store's connection string
-	stderr *strings.Builder
-	done   chan error
+	*testutil.Process
+	addr  string // where Kafka listens
+	store string // the event store's connection string
 }
 
 var listenLine = regexp.MustCompile(`Kafka listening on (\S+)`)
 
-// startUp runs `flexstream up` and waits for it to say where Kafka listens.
+// startUp runs `flexstream up` and waits for it to say where Kafka and the
+// event store listen.
 func startUp(t *testing.T, dataDir, addr string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(binary, "up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--log-format", "json")
 	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &upProcess{cmd: cmd, stderr: &strings.Builder{}, done: make(chan error, 1)}
-	cmd.Stderr = p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	found := make(chan string, 1)
-	foundStore := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-			if m := storeLine.FindStringSubmatch(sc.Text()); m != nil {
-				foundStore <- m[1]
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case p.addr = <-found:
-	case err := <-p.done:
-		t.Fatalf("flexstream up exited before listening: %v\n%s", err, p.stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("flexstream up did not say where Kafka listens\n%s", p.stderr)
-	}
-	select {
-	case p.store = <-foundStore:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("flexstream up did not say where the event store listens\n%s", p.stderr)
-	}
-	return p
+	p, got := testutil.Start(t, cmd, listenLine, storeLine)
+	return &upProcess{Process: p, addr: got[0], store: got[1]}
 }
 
 // stop sends sig and waits for the process to end.
 func (p *upProcess) stop(t *testing.T, sig syscall.Signal) error {
 	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-time.After(30 * time.Second):
-		t.Fatalf("flexstream up ignored %v\n%s", sig, p.stderr)
-		return nil
-	}
+	return p.Signal(t, sig)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return testutil.FreeAddr(t) }
 
 func produce(t *testing.T, ctx context.Context, addr string, from, to int) {
 	t.Helper()
@@ -208,10 +148,10 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 	}
 	es.Close()
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
-		t.Fatalf("SIGTERM: exit %v, want 0\n%s", err, p.stderr)
+		t.Fatalf("SIGTERM: exit %v, want 0\n%s", err, p.Stderr)
 	}
-	if !strings.Contains(p.stderr.String(), "state flushed to disk") {
-		t.Fatalf("no clean shutdown in the log:\n%s", p.stderr)
+	if !strings.Contains(p.Stderr.String(), "state flushed to disk") {
+		t.Fatalf("no clean shutdown in the log:\n%s", p.Stderr)
 	}
 
 	p = startUp(t, data, addr)
@@ -254,7 +194,7 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 		t.Fatalf("event store after restarts: %v", got)
 	}
 	if err := p.stop(t, syscall.SIGINT); err != nil {
-		t.Fatalf("Ctrl-C: exit %v, want 0\n%s", err, p.stderr)
+		t.Fatalf("Ctrl-C: exit %v, want 0\n%s", err, p.Stderr)
 	}
 }
 

@@ -3,7 +3,6 @@ package esserver_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore/estest"
+	"github.com/flexstream/flexstream/internal/testutil"
 )
 
 // The server, its store and every esdb client the suite opens must release
@@ -89,7 +89,7 @@ func TestConformanceKurrentDB(t *testing.T) {
 func TestConformanceContainer(t *testing.T) {
 	testcontainers.SkipIfProviderIsNotHealthy(t)
 	ctx := context.Background()
-	port := conformancePort(t)
+	port := testutil.FreePort(t)
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        kurrentImage,
@@ -128,14 +128,4 @@ func TestConformanceContainer(t *testing.T) {
 			return c.Start(ctx)
 		},
 	})
-}
-
-func conformancePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

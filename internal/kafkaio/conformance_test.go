@@ -3,7 +3,6 @@ package kafkaio_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/flexstream/flexstream/internal/embedkafka"
 	"github.com/flexstream/flexstream/internal/kafkaio/kafkatest"
+	"github.com/flexstream/flexstream/internal/testutil"
 )
 
 // Environment that points the suite at a real broker; the project's test
@@ -85,7 +85,7 @@ func TestKafkaConformanceApacheKafka(t *testing.T) {
 func TestKafkaConformanceContainer(t *testing.T) {
 	testcontainers.SkipIfProviderIsNotHealthy(t)
 	ctx := context.Background()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	c, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:        containerImage,
@@ -129,16 +129,6 @@ func TestKafkaConformanceContainer(t *testing.T) {
 			return c.Start(ctx)
 		},
 	})
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // moduleVersion reads a dependency's version from go.mod, the one place
