@@ -366,20 +366,31 @@ func (r *reader) readStream(so *streams.ReadReq_Options_StreamOptions, forward b
 		return nil
 	}
 	now := time.Now()
+	return r.sendUpTo(stream, count, func(fn func(esstore.RecordedEvent) bool) error {
+		return r.svc.store.ReadStream(ctx, stream, from, forward, fn)
+	}, func(e *esstore.RecordedEvent) (send, more bool) {
+		if e.Revision < min {
+			return false, false // backwards past the window
+		}
+		return !meta.expired(e, now), true
+	})
+}
+
+// sendUpTo sends the events read that keep accepts, until count are sent,
+// keep says stop, or the read ends.
+func (r *reader) sendUpTo(stream string, count uint64, read func(func(esstore.RecordedEvent) bool) error, keep func(*esstore.RecordedEvent) (send, more bool)) error {
 	var sendErr error
 	sent := uint64(0)
-	err = r.svc.store.ReadStream(ctx, stream, from, forward, func(e esstore.RecordedEvent) bool {
-		if e.Revision < min {
-			return false // backwards past the window
-		}
-		if meta.expired(&e, now) {
-			return true
+	err := read(func(e esstore.RecordedEvent) bool {
+		send, more := keep(&e)
+		if !send {
+			return more
 		}
 		if sendErr = r.send(&e); sendErr != nil {
 			return false
 		}
 		sent++
-		return sent < count
+		return more && sent < count
 	})
 	if sendErr != nil {
 		return sendErr
@@ -420,20 +431,7 @@ func (r *reader) readAll(ao *streams.ReadReq_Options_AllOptions, forward bool, c
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "read $all: %v", err)
 	}
-	var sendErr error
-	sent := uint64(0)
-	err = r.svc.store.ReadAll(ctx, from, forward, func(e esstore.RecordedEvent) bool {
-		if !f.match(&e) {
-			return true
-		}
-		if sendErr = r.send(&e); sendErr != nil {
-			return false
-		}
-		sent++
-		return sent < count
-	})
-	if sendErr != nil {
-		return sendErr
-	}
-	return storeError(r.srv, "$all", err)
+	return r.sendUpTo("$all", count, func(fn func(esstore.RecordedEvent) bool) error {
+		return r.svc.store.ReadAll(ctx, from, forward, fn)
+	}, func(e *esstore.RecordedEvent) (send, more bool) { return f.match(e), true })
 }
