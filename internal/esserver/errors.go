@@ -27,6 +27,8 @@ func streamDeleted(ts trailerSetter, stream string) error {
 	return status.Errorf(codes.FailedPrecondition, "Event stream '%s' is deleted.", stream)
 }
 
+// wrongExpectedVersionStatus is how Delete and Tombstone (never Append,
+// which answers with a message) report a wrong expected version.
 func wrongExpectedVersionStatus(ts trailerSetter, e *esstore.WrongExpectedVersionError) error {
 	actual := "-1"
 	if e.Current.Exists {
@@ -38,7 +40,7 @@ func wrongExpectedVersionStatus(ts trailerSetter, e *esstore.WrongExpectedVersio
 	}
 	ts.SetTrailer(metadata.Pairs("exception", "wrong-expected-version", "stream-name", e.Stream,
 		"expected-version", expected, "actual-version", actual))
-	return status.Errorf(codes.FailedPrecondition, "Append failed due to WrongExpectedVersion. Stream: %s, Expected version: %s, Actual version: %s", e.Stream, expected, actual)
+	return status.Errorf(codes.FailedPrecondition, "Delete failed due to WrongExpectedVersion. Stream: %s, Expected version: %s, Actual version: %s", e.Stream, expected, actual)
 }
 
 func invalidArgument(ts trailerSetter, exception, format string, args ...any) error {
