@@ -153,7 +153,7 @@ func runAndKill(t *testing.T, dir string, minAcks int) ([]ackedEvent, []ackedTom
 
 func TestCrashRecovery(t *testing.T) {
 	if testing.Short() {
-		t.Skip("re-executes the test binary")
+		t.Skip("-short: the crash test re-executes the test binary and kills it twice")
 	}
 	dir := t.TempDir()
 	var events []ackedEvent

@@ -17,7 +17,7 @@ import (
 // event survived, at the same revisions and positions.
 func (s *suite) restart(t *testing.T) {
 	if s.b.Restart == nil {
-		t.Skip(s.b.NoRestart)
+		t.Skipf("cannot restart this event store: %s", s.b.NoRestart)
 	}
 	st := s.stream("restart")
 	c1 := s.client(t)
