@@ -74,6 +74,17 @@ func run(args []string, e env) int {
 		args = args[1:]
 	}
 	cmd, ok := commands[name]
+	if !ok && groups[args[0]] && !strings.Contains(name, " ") {
+		var subs []string
+		for n := range commands {
+			if sub, found := strings.CutPrefix(n, name+" "); found {
+				subs = append(subs, sub)
+			}
+		}
+		sort.Strings(subs)
+		fmt.Fprintf(e.stderr, "flexstream %s: want a subcommand: %s\n", name, strings.Join(subs, ", "))
+		return exitUsage
+	}
 	if !ok {
 		fmt.Fprintf(e.stderr, "flexstream: unknown command %q (see flexstream --help)\n", name)
 		return exitUsage

@@ -46,6 +46,8 @@ func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
 		want string
 	}{
 		{"unknown command", []string{"frob"}, nil, `"frob"`},
+		{"group without subcommand", []string{"store"}, nil, "serve"},
+		{"unknown subcommand", []string{"store", "frob"}, nil, `"store frob"`},
 		{"unknown flag", []string{"up", "--bogus"}, nil, "bogus"},
 		{"bad partitions flag", []string{"up", "--kafka-partitions", "0"}, nil, "--kafka-partitions"},
 		{"bad partitions env", []string{"up"}, map[string]string{"FLEXSTREAM_KAFKA_PARTITIONS": "six"}, "FLEXSTREAM_KAFKA_PARTITIONS"},
