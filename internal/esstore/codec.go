@@ -13,18 +13,22 @@ import (
 // instead of panicking, whatever is on disk.
 var errCorrupt = errors.New("esstore: corrupt record")
 
-// Event record layout (version 1), the value of a log key:
+// Log record layout (version 2), the value of the log key of the first
+// position of one append: the append's events, at consecutive positions
+// and revisions from the key's position and the record's first revision.
 //
-//	version       1 byte (1)
-//	stream        uvarint length + bytes
-//	revision      uvarint (tombstoneRevision for a tombstone)
-//	id            16 bytes
-//	created       8 bytes, Unix nanoseconds, big-endian
-//	type          uvarint length + bytes
-//	content type  1 byte code; codeOther is followed by uvarint length + bytes
-//	metadata      uvarint length + bytes
-//	data          uvarint length + bytes
-const eventRecordVersion = 1
+//	version        1 byte (2)
+//	stream         uvarint length + bytes
+//	created        8 bytes, Unix nanoseconds, big-endian
+//	first revision uvarint (tombstoneRevision for a tombstone)
+//	count          uvarint, ≥ 1
+//	count times:
+//	  id           16 bytes
+//	  type         uvarint length + bytes
+//	  content type 1 byte code; codeOther is followed by uvarint length + bytes
+//	  metadata     uvarint length + bytes
+//	  data         uvarint length + bytes
+const logRecordVersion = 2
 
 // tombstoneRevision is the revision of a "$streamDeleted" record, as in
 // KurrentDB (long.MaxValue).
@@ -38,16 +42,22 @@ const (
 	contentCodeJSON      = 0
 	contentCodeOctet     = 1
 	contentCodeOther     = 2
-	maxEventHeaderLength = 1 + 10 + 10 + 16 + 8 + 10 + 1 + 10 + 10 + 10
+	maxEventHeaderLength = 16 + 10 + 1 + 10 + 10 + 10
 )
 
-func appendEventRecord(dst []byte, stream string, rev uint64, e *EventData, created int64) []byte {
-	dst = append(dst, eventRecordVersion)
+// appendLogRecordHeader starts a log record of n events; appendLogEvent
+// then adds each of them, in order.
+func appendLogRecordHeader(dst []byte, stream string, created int64, firstRev uint64, n int) []byte {
+	dst = append(dst, logRecordVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(stream)))
 	dst = append(dst, stream...)
-	dst = binary.AppendUvarint(dst, rev)
-	dst = append(dst, e.ID[:]...)
 	dst = binary.BigEndian.AppendUint64(dst, uint64(created))
+	dst = binary.AppendUvarint(dst, firstRev)
+	return binary.AppendUvarint(dst, uint64(n))
+}
+
+func appendLogEvent(dst []byte, e *EventData) []byte {
+	dst = append(dst, e.ID[:]...)
 	dst = binary.AppendUvarint(dst, uint64(len(e.Type)))
 	dst = append(dst, e.Type...)
 	switch e.ContentType {
@@ -94,11 +104,68 @@ func (r *recordReader) bytes(n uint64) []byte {
 
 func (r *recordReader) lengthPrefixed() []byte { return r.bytes(r.uvarint()) }
 
-// eventDecoder decodes event records. It reuses the previous stream name
+// logHeader is a log record's header.
+type logHeader struct {
+	stream   []byte
+	created  int64
+	firstRev uint64
+	count    uint64
+}
+
+func decodeLogHeader(r *recordReader) (logHeader, bool) {
+	if len(r.b) == 0 || r.b[0] != logRecordVersion {
+		return logHeader{}, false
+	}
+	r.b = r.b[1:]
+	var h logHeader
+	h.stream = r.lengthPrefixed()
+	if c := r.bytes(8); c != nil {
+		h.created = int64(binary.BigEndian.Uint64(c))
+	}
+	h.firstRev = r.uvarint()
+	h.count = r.uvarint()
+	// Each event takes at least 20 bytes: a larger count is corrupt (and
+	// must not size an allocation).
+	if r.bad || h.count == 0 || h.count > uint64(len(r.b))/20 || h.firstRev > tombstoneRevision || h.count-1 > tombstoneRevision-h.firstRev {
+		return logHeader{}, false
+	}
+	return h, true
+}
+
+// recordCount decodes just the number of events of a log record.
+func recordCount(v []byte) (uint64, bool) {
+	r := recordReader{b: v}
+	h, ok := decodeLogHeader(&r)
+	return h.count, ok
+}
+
+// eventSpan is one event of a decoded log record; its slices point into
+// the record's value.
+type eventSpan struct {
+	id    []byte
+	typ   []byte
+	ctype string
+	meta  []byte
+	data  []byte
+}
+
+// logRecord is a decoded log record. Its spans point into the value it was
+// decoded from, which must stay valid while it is used.
+type logRecord struct {
+	first  uint64 // position of events[0]
+	hdr    logHeader
+	events []eventSpan
+}
+
+// last is the position of the record's last event.
+func (l *logRecord) last() uint64 { return l.first + uint64(len(l.events)) - 1 }
+
+// eventDecoder decodes log records. It reuses the previous stream name
 // and type string when they repeat, which they mostly do in a scan, to
 // spare an allocation per event.
 type eventDecoder struct {
 	stream, typ string
+	rec         logRecord
 }
 
 func (d *eventDecoder) intern(last *string, b []byte) string {
@@ -108,53 +175,72 @@ func (d *eventDecoder) intern(last *string, b []byte) string {
 	return *last
 }
 
-// decode decodes the record at position pos. The result owns its memory:
-// the caller may keep it after v's buffer is reused.
-func (d *eventDecoder) decode(pos uint64, v []byte) (RecordedEvent, error) {
+// parse decodes the record whose first event is at position first into
+// d.rec, checking all of it.
+func (d *eventDecoder) parse(first uint64, v []byte) error {
+	rec := &d.rec
+	rec.first = first
+	rec.events = rec.events[:0]
 	r := recordReader{b: v}
-	if len(v) == 0 || v[0] != eventRecordVersion {
-		return RecordedEvent{}, fmt.Errorf("%w: event at position %d: unknown version", errCorrupt, pos)
+	h, ok := decodeLogHeader(&r)
+	if !ok {
+		return fmt.Errorf("%w: log record at position %d", errCorrupt, first)
 	}
-	r.b = r.b[1:]
-	stream := r.lengthPrefixed()
-	rev := r.uvarint()
-	id := r.bytes(16)
-	created := r.bytes(8)
-	typ := r.lengthPrefixed()
-	var ctype string
-	switch code := r.bytes(1); {
-	case len(code) == 0:
-	case code[0] == contentCodeJSON:
-		ctype = contentTypeJSON
-	case code[0] == contentCodeOctet:
-		ctype = contentTypeOctet
-	case code[0] == contentCodeOther:
-		ctype = string(r.lengthPrefixed())
-	default:
-		r.bad = true
+	rec.hdr = h
+	if first+h.count-1 < first { // positions would wrap
+		return fmt.Errorf("%w: log record at position %d", errCorrupt, first)
 	}
-	meta := r.lengthPrefixed()
-	data := r.lengthPrefixed()
+	for range h.count {
+		var s eventSpan
+		s.id = r.bytes(16)
+		s.typ = r.lengthPrefixed()
+		switch code := r.bytes(1); {
+		case len(code) == 0:
+		case code[0] == contentCodeJSON:
+			s.ctype = contentTypeJSON
+		case code[0] == contentCodeOctet:
+			s.ctype = contentTypeOctet
+		case code[0] == contentCodeOther:
+			s.ctype = string(r.lengthPrefixed())
+		default:
+			r.bad = true
+		}
+		s.meta = r.lengthPrefixed()
+		s.data = r.lengthPrefixed()
+		if r.bad {
+			break
+		}
+		rec.events = append(rec.events, s)
+	}
 	if r.bad || len(r.b) != 0 {
-		return RecordedEvent{}, fmt.Errorf("%w: event at position %d", errCorrupt, pos)
+		rec.events = rec.events[:0]
+		return fmt.Errorf("%w: log record at position %d", errCorrupt, first)
 	}
+	return nil
+}
+
+// event materializes the i-th event of the parsed record. The result owns
+// its memory: the caller may keep it after the record's buffer is reused.
+func (d *eventDecoder) event(i int) RecordedEvent {
+	rec := &d.rec
+	s := &rec.events[i]
 	e := RecordedEvent{
-		Stream:      d.intern(&d.stream, stream),
-		Revision:    rev,
-		Position:    pos,
-		Type:        d.intern(&d.typ, typ),
-		ContentType: ctype,
-		Created:     time.Unix(0, int64(binary.BigEndian.Uint64(created))).UTC(),
+		Stream:      d.intern(&d.stream, rec.hdr.stream),
+		Revision:    rec.hdr.firstRev + uint64(i),
+		Position:    rec.first + uint64(i),
+		Type:        d.intern(&d.typ, s.typ),
+		ContentType: s.ctype,
+		Created:     time.Unix(0, rec.hdr.created).UTC(),
 	}
-	copy(e.ID[:], id)
+	copy(e.ID[:], s.id)
 	// One allocation for both payloads; capacities are clipped so that an
 	// append by the caller to one cannot overwrite the other.
-	buf := make([]byte, len(meta)+len(data))
-	copy(buf, meta)
-	copy(buf[len(meta):], data)
-	e.Metadata = buf[:len(meta):len(meta)]
-	e.Data = buf[len(meta):]
-	return e, nil
+	buf := make([]byte, len(s.meta)+len(s.data))
+	copy(buf, s.meta)
+	copy(buf[len(s.meta):], s.data)
+	e.Metadata = buf[:len(s.meta):len(s.meta)]
+	e.Data = buf[len(s.meta):]
+	return e
 }
 
 // streamRecord is what the store keeps per stream, the value of a stream

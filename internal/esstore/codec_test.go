@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func TestEventRecordRoundTrip(t *testing.T) {
+func TestLogRecordRoundTrip(t *testing.T) {
 	cases := []EventData{
 		{ID: id(1), Type: "T", ContentType: "application/json", Metadata: []byte("m"), Data: []byte("d")},
 		{ID: id(2), Type: "", ContentType: "application/octet-stream"},
@@ -16,28 +16,47 @@ func TestEventRecordRoundTrip(t *testing.T) {
 	}
 	created := time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC)
 	var dec eventDecoder
-	for i, e := range cases {
-		rec := appendEventRecord(nil, "stream", uint64(i), &e, created.UnixNano())
-		got, err := dec.decode(99, rec)
-		if err != nil {
-			t.Fatalf("case %d: %v", i, err)
+	for n := 1; n <= len(cases); n++ {
+		rec := appendLogRecordHeader(nil, "stream", created.UnixNano(), 10, n)
+		for i := range n {
+			rec = appendLogEvent(rec, &cases[i])
 		}
-		if got.Stream != "stream" || got.Revision != uint64(i) || got.Position != 99 || got.ID != e.ID || got.Type != e.Type ||
-			got.ContentType != e.ContentType || !bytes.Equal(got.Metadata, e.Metadata) || !bytes.Equal(got.Data, e.Data) || !got.Created.Equal(created) {
-			t.Errorf("case %d: %+v", i, got)
+		if err := dec.parse(99, rec); err != nil {
+			t.Fatalf("%d events: %v", n, err)
 		}
-		if got.Created.Nanosecond() != 123456789 {
-			t.Errorf("created lost precision: %v", got.Created)
+		if len(dec.rec.events) != n || dec.rec.last() != 99+uint64(n)-1 {
+			t.Fatalf("%d events: decoded %d, last %d", n, len(dec.rec.events), dec.rec.last())
+		}
+		if c, ok := recordCount(rec); !ok || c != uint64(n) {
+			t.Fatalf("%d events: count %d %v", n, c, ok)
+		}
+		for i := range n {
+			e := cases[i]
+			got := dec.event(i)
+			if got.Stream != "stream" || got.Revision != 10+uint64(i) || got.Position != 99+uint64(i) || got.ID != e.ID || got.Type != e.Type ||
+				got.ContentType != e.ContentType || !bytes.Equal(got.Metadata, e.Metadata) || !bytes.Equal(got.Data, e.Data) || !got.Created.Equal(created) {
+				t.Errorf("%d events, event %d: %+v", n, i, got)
+			}
+			if got.Created.Nanosecond() != 123456789 {
+				t.Errorf("created lost precision: %v", got.Created)
+			}
+		}
+		if n > 2 {
+			continue // the 70 kB event makes cutting every byte slow
 		}
 		// Truncated or extended records are errors, never panics.
 		for cut := range rec {
-			if _, err := dec.decode(1, rec[:cut]); !errors.Is(err, errCorrupt) {
-				t.Fatalf("case %d cut at %d: %v", i, cut, err)
+			if err := dec.parse(1, rec[:cut]); !errors.Is(err, errCorrupt) {
+				t.Fatalf("%d events cut at %d: %v", n, cut, err)
 			}
 		}
-		if _, err := dec.decode(1, append(rec, 0)); !errors.Is(err, errCorrupt) {
-			t.Fatalf("case %d extended: %v", i, err)
+		if err := dec.parse(1, append(rec, 0)); !errors.Is(err, errCorrupt) {
+			t.Fatalf("%d events extended: %v", n, err)
 		}
+	}
+	// A record claiming more events than it can hold is corrupt.
+	if err := dec.parse(1, appendLogRecordHeader(nil, "s", 0, 0, 1<<40)); !errors.Is(err, errCorrupt) {
+		t.Fatalf("huge count: %v", err)
 	}
 }
 
@@ -65,11 +84,15 @@ func TestStreamRecordRoundTrip(t *testing.T) {
 
 func FuzzDecodeEvent(f *testing.F) {
 	e := EventData{ID: id(1), Type: "T", ContentType: "text/x", Metadata: []byte("m"), Data: []byte("d")}
-	f.Add(appendEventRecord(nil, "s", 1, &e, 5))
+	f.Add(appendLogEvent(appendLogRecordHeader(nil, "s", 5, 1, 1), &e))
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var dec eventDecoder
-		_, _ = dec.decode(1, b) // must not panic
+		if dec.parse(1, b) == nil { // must not panic
+			for i := range dec.rec.events {
+				_ = dec.event(i)
+			}
+		}
 	})
 }
 

@@ -5,14 +5,22 @@ import "encoding/binary"
 // The key space. Every key starts with a one-byte prefix naming its table;
 // integers are big-endian so that byte order is numeric order.
 //
-//	l | position                → event record (the global log, $all)
-//	r | stream id | revision    → position | event id (a stream's events)
-//	i | stream id | event id    → revision (latest occurrence; idempotency)
+//	l | position                → log record: the events of one append, the
+//	                              first at this position (the global log, $all)
+//	r | stream id | revision    → position | count: one key per append, at
+//	                              the revision of its first event; the
+//	                              append's log record is at that position
+//	i | stream id | event id    → revision: the first event id of each
+//	                              append only (latest occurrence; idempotency)
 //	s | stream name             → stream record (see streamRecord)
 //	m | name                    → store metadata (format, next stream id)
 //
 // Streams are numbered (stream id, "sid") on their first event so that the
-// per-event index keys are short and fixed-size whatever the stream name.
+// index keys are short and fixed-size whatever the stream name. Every
+// table has one key per append, not per event: an append of 100 events
+// writes one log key, one revision key and one id key (and its stream
+// record), which keeps the memtable inserts and compactions of a batch
+// append independent of its size.
 const (
 	prefixLog    = 'l'
 	prefixRev    = 'r'
@@ -28,7 +36,10 @@ var (
 
 // formatVersion is written once in a new store; Open refuses others so that
 // a future layout change cannot be misread.
-const formatVersion = 1
+//
+// Version 2: one log record, one revision key and one id key per append
+// (see appendLogRecordHeader), where version 1 had one of each per event.
+const formatVersion = 2
 
 func appendU64(dst []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(dst, v) }
 
@@ -64,18 +75,18 @@ func revisionOfRevKey(k []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(k[9:]), true
 }
 
-// revValue is a revision key's value: where the event is in the log, and
-// its id, so that idempotency checks by revision need not read the event.
-func appendRevValue(dst []byte, pos uint64, id ID) []byte {
-	return append(appendU64(dst, pos), id[:]...)
+// revValue is a revision key's value: the position of the append's log
+// record (that of its first event) and how many events it holds.
+func appendRevValue(dst []byte, pos, count uint64) []byte {
+	return appendU64(appendU64(dst, pos), count)
 }
 
-func decodeRevValue(v []byte) (pos uint64, id ID, ok bool) {
-	if len(v) != 24 {
-		return 0, id, false
+func decodeRevValue(v []byte) (pos, count uint64, ok bool) {
+	if len(v) != 16 {
+		return 0, 0, false
 	}
-	copy(id[:], v[8:])
-	return binary.BigEndian.Uint64(v), id, true
+	pos, count = binary.BigEndian.Uint64(v), binary.BigEndian.Uint64(v[8:])
+	return pos, count, pos != 0 && count != 0 && pos+count-1 >= pos
 }
 
 func decodeU64(v []byte) uint64 { return binary.BigEndian.Uint64(v) }

@@ -5,11 +5,13 @@ import "go.uber.org/zap"
 // Defaults for Options fields left at zero. Together they keep the
 // resident memory of a store well under 200 MiB whatever the log size:
 // the block cache, at most two memtables, and the stream-state cache
-// (about 150 bytes per entry plus the stream name).
+// (about 150 bytes per entry plus the stream name), and the recent event
+// ids (about 56 bytes per entry, allocated at Open).
 const (
 	DefaultCacheSize       = 32 << 20
-	DefaultMemTableSize    = 32 << 20
+	DefaultMemTableSize    = 16 << 20
 	DefaultStreamCacheSize = 64 << 10
+	DefaultRecentIDs       = 100_000
 )
 
 // Options configure Open. The zero value is a durable store with the
@@ -34,6 +36,13 @@ type Options struct {
 	// StreamCacheSize is how many stream states the writer keeps in memory
 	// (DefaultStreamCacheSize when 0); others are read back from disk.
 	StreamCacheSize int
+	// RecentIDs is how many event ids of the latest appends the writer
+	// remembers, with their revisions (DefaultRecentIDs when 0). The id
+	// index holds only the first event id of each append: a retry that
+	// starts at another event of an earlier append is recognised as one
+	// only while that append's ids are among the last RecentIDs written
+	// (see Store.Append).
+	RecentIDs int
 }
 
 func (o Options) withDefaults() Options {
@@ -48,6 +57,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StreamCacheSize <= 0 {
 		o.StreamCacheSize = DefaultStreamCacheSize
+	}
+	if o.RecentIDs <= 0 {
+		o.RecentIDs = DefaultRecentIDs
 	}
 	return o
 }

@@ -42,7 +42,7 @@ func (s *diskStore) ReadStream(ctx context.Context, stream string, from uint64, 
 		return nil
 	}
 	// The revision index bounds the read to committed revisions; each
-	// entry points into the log, where the event is.
+	// entry points into the log, where the append's events are.
 	revs, err := s.db.NewIter(&pebble.IterOptions{
 		LowerBound: revKey(nil, rec.sid, 0),
 		UpperBound: revKey(nil, rec.sid, rec.lastRev+1), // lastRev < MaxInt64: no wrap
@@ -55,7 +55,7 @@ func (s *diskStore) ReadStream(ctx context.Context, stream string, from uint64, 
 		_ = revs.Close()
 		return fmt.Errorf("esstore: read %q: %w", stream, err)
 	}
-	err = s.readStream(ctx, stream, rec.sid, revs, logs, from, forward, fn)
+	err = s.readStream(ctx, stream, rec.sid, rec.lastRev, revs, logs, from, forward, fn)
 	err = errors.Join(err, revs.Close(), logs.Close())
 	if err != nil {
 		return fmt.Errorf("esstore: read %q: %w", stream, err)
@@ -63,23 +63,21 @@ func (s *diskStore) ReadStream(ctx context.Context, stream string, from uint64, 
 	return nil
 }
 
-func (s *diskStore) readStream(ctx context.Context, stream string, sid uint64, revs, logs *pebble.Iterator, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+// readStream walks the stream's revision keys, one per append, from the
+// one that holds from, and reads each append's log record: the events of
+// the record in the range asked for are delivered, up to lastRev.
+func (s *diskStore) readStream(ctx context.Context, stream string, sid uint64, lastRev uint64, revs, logs *pebble.Iterator, from uint64, forward bool, fn func(RecordedEvent) bool) error {
 	var dec eventDecoder
-	var ok bool
-	if forward {
-		ok = revs.SeekGE(revKey(nil, sid, from))
-	} else {
-		ok = revs.SeekLT(revKey(nil, sid, from+1)) // from ≤ lastRev < MaxInt64
+	// The append that holds from has the greatest first revision ≤ from.
+	ok := revs.SeekLT(revKey(nil, sid, from+1)) // from ≤ lastRev < MaxInt64
+	if !ok && forward && revs.Error() == nil {
+		ok = revs.First()
 	}
 	var key []byte
-	for n := 0; ok; n++ {
-		if n%checkEvery == 0 {
-			if err := s.interrupted(ctx); err != nil {
-				return err
-			}
-		}
-		pos, _, valid := decodeRevValue(revs.Value())
-		rev, validKey := revisionOfRevKey(revs.Key())
+	n := 0
+	for ok {
+		firstRev, validKey := revisionOfRevKey(revs.Key())
+		pos, count, valid := decodeRevValue(revs.Value())
 		if !valid || !validKey {
 			return fmt.Errorf("%w: revision index entry %x", errCorrupt, revs.Key())
 		}
@@ -88,18 +86,37 @@ func (s *diskStore) readStream(ctx context.Context, stream string, sid uint64, r
 			if err := logs.Error(); err != nil {
 				return err
 			}
-			return fmt.Errorf("%w: revision %d of %q points at missing position %d", errCorrupt, rev, stream, pos)
+			return fmt.Errorf("%w: revision %d of %q points at missing position %d", errCorrupt, firstRev, stream, pos)
 		}
-		v, err := logs.ValueAndErr()
-		if err != nil {
+		if err := parseLogRecord(&dec, logs); err != nil {
 			return err
 		}
-		e, err := dec.decode(pos, v)
-		if err != nil {
-			return err
+		h := &dec.rec.hdr
+		if h.firstRev != firstRev || h.count != count || string(h.stream) != stream {
+			return fmt.Errorf("%w: revision %d of %q points at position %d, another append", errCorrupt, firstRev, stream, pos)
 		}
-		if !fn(e) {
-			return nil
+		// Revisions of the record to deliver: lo..hi, inclusive.
+		lo, hi := firstRev, firstRev+count-1
+		if forward {
+			lo = max(lo, from)
+		} else {
+			hi = min(hi, from)
+		}
+		hi = min(hi, lastRev)
+		for k := uint64(0); lo <= hi && k <= hi-lo; k++ {
+			rev := lo + k
+			if !forward {
+				rev = hi - k
+			}
+			if n%checkEvery == 0 {
+				if err := s.interrupted(ctx); err != nil {
+					return err
+				}
+			}
+			n++
+			if !fn(dec.event(int(rev - firstRev))) {
+				return nil
+			}
 		}
 		if forward {
 			ok = revs.Next()
@@ -108,6 +125,19 @@ func (s *diskStore) readStream(ctx context.Context, stream string, sid uint64, r
 		}
 	}
 	return revs.Error()
+}
+
+// parseLogRecord decodes the log record at it into dec.rec.
+func parseLogRecord(dec *eventDecoder, it *pebble.Iterator) error {
+	first, valid := positionOfLogKey(it.Key())
+	if !valid || first == 0 {
+		return fmt.Errorf("%w: log key %x", errCorrupt, it.Key())
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return err
+	}
+	return dec.parse(first, v)
 }
 
 // ReadAll implements Store. It reads up to the head as it is when the read
@@ -128,47 +158,75 @@ func (s *diskStore) ReadAll(ctx context.Context, from uint64, forward bool, fn f
 	if lo > hi {
 		return nil
 	}
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(nil, lo), UpperBound: logKey(nil, hi+1)}) // hi ≤ head < MaxUint64
+	// A record holds the events of one append from the position of its
+	// key: the read starts at the record that holds lo (or hi).
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixLog}, UpperBound: logKey(nil, hi+1)}) // hi ≤ head < MaxUint64
 	if err != nil {
 		return fmt.Errorf("esstore: read $all: %w", err)
 	}
-	err = errors.Join(s.readAll(ctx, it, forward, fn), it.Close())
+	err = errors.Join(s.readAll(ctx, it, lo, hi, forward, fn), it.Close())
 	if err != nil {
 		return fmt.Errorf("esstore: read $all: %w", err)
 	}
 	return nil
 }
 
-func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, forward bool, fn func(RecordedEvent) bool) error {
+// readAll calls fn for the events at positions lo..hi (inclusive).
+func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uint64, forward bool, fn func(RecordedEvent) bool) error {
 	var dec eventDecoder
-	ok := it.First()
-	if !forward {
+	var ok bool
+	if forward {
+		if ok = it.SeekLT(logKey(nil, lo+1)); !ok && it.Error() == nil { // lo ≤ hi < MaxUint64
+			ok = it.First()
+		}
+	} else {
 		ok = it.Last()
 	}
-	for n := 0; ok; n++ {
-		if n%checkEvery == 0 {
-			if err := s.interrupted(ctx); err != nil {
-				return err
-			}
-		}
-		pos, valid := positionOfLogKey(it.Key())
-		if !valid {
-			return fmt.Errorf("%w: log key %x", errCorrupt, it.Key())
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
+	n := 0
+	for ok {
+		if err := parseLogRecord(&dec, it); err != nil {
 			return err
 		}
-		e, err := dec.decode(pos, v)
-		if err != nil {
-			return err
-		}
-		if !fn(e) {
-			return nil
-		}
+		rec := &dec.rec
+		first := rec.first
 		if forward {
+			for i := range rec.events {
+				if pos := first + uint64(i); pos < lo {
+					continue
+				} else if pos > hi {
+					return nil
+				}
+				if n%checkEvery == 0 {
+					if err := s.interrupted(ctx); err != nil {
+						return err
+					}
+				}
+				n++
+				if !fn(dec.event(i)) {
+					return nil
+				}
+			}
 			ok = it.Next()
 		} else {
+			for i := len(rec.events) - 1; i >= 0; i-- {
+				if pos := first + uint64(i); pos > hi {
+					continue
+				} else if pos < lo {
+					return nil
+				}
+				if n%checkEvery == 0 {
+					if err := s.interrupted(ctx); err != nil {
+						return err
+					}
+				}
+				n++
+				if !fn(dec.event(i)) {
+					return nil
+				}
+			}
+			if first <= lo {
+				return nil
+			}
 			ok = it.Prev()
 		}
 	}

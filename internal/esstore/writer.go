@@ -27,6 +27,7 @@ type writer struct {
 	log      *zap.Logger
 	queue    <-chan *appendRequest
 	cache    *stateCache
+	recent   *recentIDs // ids of the latest appends' events (all of them)
 	inflight *inflightStates
 	head     *headPublisher
 	onFail   func(error)
@@ -48,6 +49,23 @@ type writer struct {
 	touched []*pendingStream
 	key     []byte
 	val     []byte
+
+	// The log record eventAt read last: retries compare consecutive
+	// revisions, mostly in one record.
+	dec     eventDecoder
+	lastRec loggedAppend
+}
+
+// loggedAppend is the ids of one committed append of a stream.
+type loggedAppend struct {
+	sid      uint64
+	firstRev uint64
+	firstPos uint64
+	ids      []ID
+}
+
+func (a *loggedAppend) holds(sid, rev uint64) bool {
+	return len(a.ids) > 0 && a.sid == sid && rev >= a.firstRev && rev-a.firstRev < uint64(len(a.ids))
 }
 
 // pendingStream is a stream's state while a group is built: its record as
@@ -158,6 +176,10 @@ func (w *writer) process(group []*appendRequest) {
 	}
 	for _, ps := range w.touched {
 		w.cache.put(ps.name, ps.rec)
+		base := ps.disk.nextRevision()
+		for i, id := range ps.ids {
+			w.recent.put(ps.rec.sid, id, base+uint64(i))
+		}
 	}
 	w.durable <- job
 }
@@ -284,20 +306,27 @@ func (w *writer) apply(batch *pebble.Batch, r *appendRequest, pos *uint64, creat
 		w.nextSID++
 		ps.rec.sid = w.nextSID
 	}
+	// One log record holds the whole append, under its first position;
+	// each event keeps its own position and revision, but the append has
+	// one revision key, at its first revision, and one id key, for its
+	// first event id. The other ids are remembered in w.recent only.
+	first := *pos + 1
+	n := uint64(len(r.events))
+	w.val = appendLogRecordHeader(w.val[:0], r.stream, created, next, len(r.events))
 	for i := range r.events {
-		e := &r.events[i]
+		w.val = appendLogEvent(w.val, &r.events[i])
+	}
+	w.key = logKey(w.key[:0], first)
+	_ = batch.Set(w.key, w.val, nil)
+	w.val = appendRevValue(w.val[:0], first, n)
+	w.key = revKey(w.key[:0], ps.rec.sid, next)
+	_ = batch.Set(w.key, w.val, nil)
+	w.val = appendU64(w.val[:0], next)
+	w.key = idKey(w.key[:0], ps.rec.sid, r.events[0].ID)
+	_ = batch.Set(w.key, w.val, nil)
+	for i := range r.events {
 		*pos++
-		rev := next + uint64(i)
-		w.val = appendEventRecord(w.val[:0], r.stream, rev, e, created)
-		w.key = logKey(w.key[:0], *pos)
-		_ = batch.Set(w.key, w.val, nil)
-		w.val = appendRevValue(w.val[:0], *pos, e.ID)
-		w.key = revKey(w.key[:0], ps.rec.sid, rev)
-		_ = batch.Set(w.key, w.val, nil)
-		w.val = appendU64(w.val[:0], rev)
-		w.key = idKey(w.key[:0], ps.rec.sid, e.ID)
-		_ = batch.Set(w.key, w.val, nil)
-		ps.added(e.ID, *pos)
+		ps.added(r.events[i].ID, *pos)
 	}
 	ps.rec.exists = true
 	ps.rec.lastRev = next + uint64(len(r.events)) - 1
@@ -312,7 +341,8 @@ func (w *writer) writeTombstone(batch *pebble.Batch, ps *pendingStream, pos *uin
 	*pos++
 	e := EventData{Type: tombstoneType, ContentType: contentTypeOctet}
 	_, _ = rand.Read(e.ID[:]) // never fails (crypto/rand panics rather than return an error)
-	w.val = appendEventRecord(w.val[:0], ps.name, tombstoneRevision, &e, created)
+	w.val = appendLogRecordHeader(w.val[:0], ps.name, created, tombstoneRevision, 1)
+	w.val = appendLogEvent(w.val, &e)
 	w.key = logKey(w.key[:0], *pos)
 	_ = batch.Set(w.key, w.val, nil)
 	ps.rec.tombstoned = true
@@ -352,7 +382,10 @@ func (ps *pendingStream) added(id ID, pos uint64) {
 	ps.poss = append(ps.poss, pos)
 }
 
-// idRevision looks in the group first: its events are the latest.
+// idRevision looks in the group first: its events are the latest; then
+// among the ids of the latest appends, which are remembered whether or not
+// they were first in their append; then in the id index, which holds the
+// first id of every append.
 func (ps *pendingStream) idRevision(id ID) (uint64, bool, error) {
 	if rev, ok := ps.byID[id]; ok {
 		return rev, true, nil
@@ -361,6 +394,9 @@ func (ps *pendingStream) idRevision(id ID) (uint64, bool, error) {
 		return 0, false, nil
 	}
 	w := ps.w
+	if rev, ok := w.recent.get(ps.disk.sid, id); ok {
+		return rev, true, nil
+	}
 	w.key = idKey(w.key[:0], ps.disk.sid, id)
 	v, closer, err := w.db.Get(w.key)
 	if errors.Is(err, pebble.ErrNotFound) {
@@ -376,6 +412,9 @@ func (ps *pendingStream) idRevision(id ID) (uint64, bool, error) {
 	return decodeU64(v), true, nil
 }
 
+// eventAt finds rev in the group's events, or else in the append that
+// holds it: the revision key with the greatest first revision ≤ rev, and
+// the log record it points at.
 func (ps *pendingStream) eventAt(rev uint64) (ID, uint64, bool, error) {
 	base := ps.disk.nextRevision()
 	if rev >= base {
@@ -385,18 +424,63 @@ func (ps *pendingStream) eventAt(rev uint64) (ID, uint64, bool, error) {
 		return ID{}, 0, false, nil
 	}
 	w := ps.w
-	w.key = revKey(w.key[:0], ps.disk.sid, rev)
-	v, closer, err := w.db.Get(w.key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return ID{}, 0, false, nil
+	sid := ps.disk.sid
+	if !w.lastRec.holds(sid, rev) {
+		if err := w.loadAppend(ps.name, sid, rev); err != nil {
+			return ID{}, 0, false, err
+		}
+		if !w.lastRec.holds(sid, rev) {
+			return ID{}, 0, false, nil
+		}
 	}
+	i := rev - w.lastRec.firstRev
+	return w.lastRec.ids[i], w.lastRec.firstPos + i, true, nil
+}
+
+// loadAppend reads into w.lastRec the ids of the append of stream sid that
+// holds rev, if there is one.
+func (w *writer) loadAppend(name string, sid, rev uint64) error {
+	w.lastRec.ids = w.lastRec.ids[:0]
+	it, err := w.db.NewIter(&pebble.IterOptions{LowerBound: revKey(nil, sid, 0), UpperBound: revKey(nil, sid, rev+1)}) // rev < MaxInt64
 	if err != nil {
-		return ID{}, 0, false, fmt.Errorf("esstore: stream %q: read revision %d: %w", ps.name, rev, err)
+		return fmt.Errorf("esstore: stream %q: read revision %d: %w", name, rev, err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		if err := it.Error(); err != nil {
+			return fmt.Errorf("esstore: stream %q: read revision %d: %w", name, rev, err)
+		}
+		return nil
+	}
+	firstRev, okKey := revisionOfRevKey(it.Key())
+	pos, count, okVal := decodeRevValue(it.Value())
+	if !okKey || !okVal {
+		return fmt.Errorf("%w: revision index entry %x of stream %q", errCorrupt, it.Key(), name)
+	}
+	if rev-firstRev >= count {
+		return nil
+	}
+	w.key = logKey(w.key[:0], pos)
+	v, closer, err := w.db.Get(w.key)
+	if err != nil {
+		if errors.Is(err, pebble.ErrNotFound) {
+			return fmt.Errorf("%w: revision %d of %q points at missing position %d", errCorrupt, firstRev, name, pos)
+		}
+		return fmt.Errorf("esstore: stream %q: read revision %d: %w", name, rev, err)
 	}
 	defer closer.Close()
-	pos, id, ok := decodeRevValue(v)
-	if !ok {
-		return ID{}, 0, false, fmt.Errorf("%w: revision %d of stream %q", errCorrupt, rev, ps.name)
+	if err := w.dec.parse(pos, v); err != nil {
+		return err
 	}
-	return id, pos, true, nil
+	h := &w.dec.rec.hdr
+	if h.firstRev != firstRev || h.count != count || string(h.stream) != name {
+		return fmt.Errorf("%w: revision %d of %q points at position %d, another append", errCorrupt, firstRev, name, pos)
+	}
+	for _, e := range w.dec.rec.events {
+		w.lastRec.ids = append(w.lastRec.ids, ID(e.id))
+	}
+	clear(w.dec.rec.events) // they point into v, released on return
+	w.dec.rec.events = w.dec.rec.events[:0]
+	w.lastRec.sid, w.lastRec.firstRev, w.lastRec.firstPos = sid, firstRev, pos
+	return nil
 }
