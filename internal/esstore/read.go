@@ -189,6 +189,16 @@ func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uin
 		}
 		rec := &dec.rec
 		first := rec.first
+		// emit hands event i to fn; done says the read is over.
+		emit := func(i int) (done bool, err error) {
+			if n%checkEvery == 0 {
+				if err := s.interrupted(ctx); err != nil {
+					return true, err
+				}
+			}
+			n++
+			return !fn(dec.event(i)), nil
+		}
 		if forward {
 			for i := range rec.events {
 				if pos := first + uint64(i); pos < lo {
@@ -196,14 +206,8 @@ func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uin
 				} else if pos > hi {
 					return nil
 				}
-				if n%checkEvery == 0 {
-					if err := s.interrupted(ctx); err != nil {
-						return err
-					}
-				}
-				n++
-				if !fn(dec.event(i)) {
-					return nil
+				if done, err := emit(i); done {
+					return err
 				}
 			}
 			ok = it.Next()
@@ -214,14 +218,8 @@ func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uin
 				} else if pos < lo {
 					return nil
 				}
-				if n%checkEvery == 0 {
-					if err := s.interrupted(ctx); err != nil {
-						return err
-					}
-				}
-				n++
-				if !fn(dec.event(i)) {
-					return nil
+				if done, err := emit(i); done {
+					return err
 				}
 			}
 			if first <= lo {
