@@ -43,7 +43,8 @@ type env struct {
 }
 
 var commands = map[string]command{
-	"up":          {summary: "run everything in one process on the embedded default (Kafka broker, event store)", flags: upFlags},
+	"up":          {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest)", flags: upFlags},
+	"ingest":      {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
 	"store bench": {summary: "measure the event store through the client, against the client+gRPC ceiling", flags: storeBenchFlags},
 	"store serve": {summary: "serve the embedded event store alone (KurrentDB gRPC protocol) for any KurrentDB client", flags: storeServeFlags},
 	"version":     {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flexstream/flexstream/ingest"
 	"github.com/flexstream/flexstream/internal/config"
 	"github.com/flexstream/flexstream/internal/datadir"
 	"github.com/flexstream/flexstream/internal/embedkafka"
@@ -28,6 +29,7 @@ type upConfig struct {
 	Retention       time.Duration
 	KafkaSyncWrites bool
 	StoreAddr       string
+	Ingest          ingestOptions
 }
 
 // Validate names the bad field.
@@ -40,6 +42,11 @@ func (c upConfig) Validate() error {
 	}
 	if err := config.CheckListenAddr(c.StoreAddr); err != nil {
 		return config.Errorf("store-addr", "%v", err)
+	}
+	cfg := c.Ingest.cfg
+	cfg.Publisher, cfg.SkipSignatureCheck = noPublisher{}, true // the token may come from the data directory
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	if c.Retention < time.Hour {
 		return config.Errorf("kafka-retention", "want at least 1h, got %s", c.Retention)
@@ -73,6 +80,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	fs.DurationVar(&c.Retention, "kafka-retention", 7*24*time.Hour, "retention of the raw topics, which hold customer data")
 	fs.StringVar(&c.StoreAddr, "store-addr", "127.0.0.1:2113", "address the embedded event store (KurrentDB protocol) listens on")
 	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
+	c.Ingest.register(fs)
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
 			return err
@@ -143,15 +151,47 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	}
 	es.Close()
 
+	tokens, tokenSource, err := upAuthTokens(e, dir.Path())
+	if err != nil {
+		return err
+	}
+	c.Ingest.cfg.AuthTokens = tokens
+	ingestSrv, stopIngest, err := startIngest(c.Ingest, []string{broker.Addr()}, c.Topic, log)
+	if err != nil {
+		return err
+	}
+	defer stopIngest() // before the broker closes: requests in flight still get Kafka's answer
+
 	log.Info("kafka listening", zap.String("addr", broker.Addr()), zap.Bool("sync_writes", c.KafkaSyncWrites))
 	fmt.Fprintf(e.stdout, "flexstream up: Kafka listening on %s\n", broker.Addr())
 	for _, s := range states {
 		fmt.Fprintf(e.stdout, "flexstream up: topic %s (%d partitions)\n", s.Name, s.Partitions)
 	}
 	fmt.Fprintf(e.stdout, "flexstream up: event store (KurrentDB protocol) on %s, connection string %s\n", store.Addr(), store.ConnectionString())
+	fmt.Fprintf(e.stdout, "flexstream up: Twilio webhooks on %s%s, %s, %s (signatures checked with %s)\n", ingestSrv.URL(),
+		ingest.RouteTaskRouter.Path(), ingest.RouteConversations.Path(), ingest.RouteEventStreams.Path(), tokenSource)
 	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
 
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil
 }
+
+// upAuthTokens are the tokens webhooks are checked with: Twilio's, from
+// the environment, or else a local one kept in the data directory, so
+// that the embedded default never accepts unsigned webhooks; whoever
+// sends them (the simulator, a developer's script) signs with it.
+func upAuthTokens(e env, dir string) ([]string, string, error) {
+	if ts := authTokens(e); len(ts) > 0 {
+		return ts, envAuthToken, nil
+	}
+	path := filepath.Join(dir, webhookTokenFile)
+	tok, _, err := datadir.Secret(path, 32)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: webhook auth token: %v", config.ErrInvalid, err)
+	}
+	return []string{tok}, "the local token in " + path, nil
+}
+
+// webhookTokenFile holds the embedded default's webhook auth token.
+const webhookTokenFile = "webhook-auth-token"

@@ -1,13 +1,11 @@
 package pii
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"strings"
+
+	"github.com/flexstream/flexstream/internal/datadir"
 )
 
 // Where a key came from, for the start-up log (never the key itself).
@@ -33,36 +31,15 @@ func LoadKey(envValue, path string) (key []byte, source string, err error) {
 	if path == "" {
 		return nil, "", fmt.Errorf("%s is not set: every replica needs the same key (at least %d bytes)", KeyEnv, MinKeyLen)
 	}
-	data, err := os.ReadFile(path)
-	if err == nil {
-		v := strings.TrimSpace(string(data))
-		if len(v) < MinKeyLen {
-			return nil, "", fmt.Errorf("pseudonym key file %s: %w", path, ErrShortKey)
-		}
-		return []byte(v), KeyFromFile, nil
+	v, created, err := datadir.Secret(path, MinKeyLen)
+	if errors.Is(err, datadir.ErrShortSecret) {
+		return nil, "", fmt.Errorf("pseudonym key file %s: %w", path, ErrShortKey)
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("pseudonym key file: %w", err)
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, "", fmt.Errorf("generate pseudonym key: %w", err)
-	}
-	v := hex.EncodeToString(raw)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, "", fmt.Errorf("pseudonym key file: %w", err)
+		return nil, "", fmt.Errorf("pseudonym key: %w", err)
 	}
-	if _, err := f.WriteString(v + "\n"); err != nil {
-		f.Close()
-		return nil, "", fmt.Errorf("pseudonym key file: %w", err)
+	if created {
+		return []byte(v), KeyFromNewFile, nil
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, "", fmt.Errorf("pseudonym key file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return nil, "", fmt.Errorf("pseudonym key file: %w", err)
-	}
-	return []byte(v), KeyFromNewFile, nil
+	return []byte(v), KeyFromFile, nil
 }
