@@ -5,9 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -212,7 +210,6 @@ func byID(t *testing.T, recs []kafka.Message) map[string]kafka.Message {
 // released, to put requests in flight on purpose.
 type blockingPublisher struct {
 	ingest.Publisher
-	mu      sync.Mutex
 	entered chan struct{}
 	release chan struct{}
 }
@@ -243,13 +240,4 @@ func metric(t *testing.T, h *harness, prefix string) string {
 		}
 	}
 	return ""
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -117,7 +117,7 @@ func normaliseTaskRouter(d Delivery) (kafka.Message, error) {
 		id = fallbackID(d.IdempotencyToken, ceType, cb.ResourceSid, cb.Timestamp, d.Body)
 	}
 	h := envelope{
-		id: id, source: "https://taskrouter.twilio.com/v1/Workspaces/" + cb.WorkspaceSid, ceType: ceType,
+		id: id, source: "https://taskrouter.twilio.com/v1/Workspaces/" + url.PathEscape(cb.WorkspaceSid), ceType: ceType,
 		time: epochTime(cb.Timestamp), subject: cb.ResourceSid,
 		contentType: schemas.ContentTypeForm, family: schemas.FamilyTaskRouter,
 	}
@@ -148,9 +148,9 @@ func normaliseConversations(d Delivery) (kafka.Message, bool, error) {
 	if when == "" {
 		when = w.DateCreated
 	}
-	source := "https://conversations.twilio.com/v1/Accounts/" + w.AccountSid
+	source := "https://conversations.twilio.com/v1/Accounts/" + url.PathEscape(w.AccountSid)
 	if w.ChatServiceSid != "" {
-		source = "https://conversations.twilio.com/v1/Services/" + w.ChatServiceSid
+		source = "https://conversations.twilio.com/v1/Services/" + url.PathEscape(w.ChatServiceSid)
 	}
 	h := envelope{
 		id: fallbackID(d.IdempotencyToken, ceType, w.ResourceSid(), when, d.Body), source: source, ceType: ceType,
@@ -169,6 +169,9 @@ func normaliseEventStreams(d Delivery) ([]kafka.Message, error) {
 	for i, ev := range events {
 		if !strings.HasPrefix(ev.Type, schemas.TypePrefixTaskRouter) && !strings.HasPrefix(ev.Type, schemas.TypePrefixConversations) {
 			return nil, malformed(fmt.Errorf("%s: element %d: type %q is neither TaskRouter nor Conversations", schemas.FamilyEventStreams, i, clip(ev.Type)))
+		}
+		if _, err := url.Parse(ev.Source); err != nil {
+			return nil, malformed(fmt.Errorf("%s: element %d: source is not a URI reference", schemas.FamilyEventStreams, i))
 		}
 		key, subject, when := eventStreamsKey(ev)
 		if ev.Subject != "" {

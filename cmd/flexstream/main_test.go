@@ -56,6 +56,11 @@ func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
 		{"bad retention", []string{"up", "--kafka-retention", "1m"}, nil, "--kafka-retention"},
 		{"bad log level", []string{"up", "--log-level", "loud"}, nil, "--log-level"},
 		{"bad log format", []string{"up"}, map[string]string{"FLEXSTREAM_LOG_FORMAT": "xml"}, "--log-format"},
+		{"ingest without an auth token", []string{"ingest"}, nil, "TWILIO_AUTH_TOKEN"},
+		{"ingest bad public URL", []string{"ingest", "--public-url", "hooks.example.com"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--public-url"},
+		{"ingest bad brokers", []string{"ingest", "--kafka-brokers", "nohost"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--kafka-brokers"},
+		{"ingest pre-event deadline past Twilio's", []string{"ingest", "--pre-event-deadline", "6s"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--pre-event-deadline"},
+		{"up bad ingest addr", []string{"up", "--ingest-addr", "nohost"}, nil, "--ingest-addr"},
 		{"short pseudonym key", []string{"up", "--data", "DATA", "--kafka-addr", "127.0.0.1:0"}, map[string]string{"FLEXSTREAM_PSEUDONYM_KEY": "short"}, "FLEXSTREAM_PSEUDONYM_KEY"},
 	}
 	for _, tt := range tests {

@@ -49,20 +49,24 @@ func TestMain(m *testing.M) {
 
 type upProcess struct {
 	*testutil.Process
-	addr  string // where Kafka listens
-	store string // the event store's connection string
+	addr   string // where Kafka listens
+	store  string // the event store's connection string
+	ingest string // base URL of the webhook endpoints
 }
 
-var listenLine = regexp.MustCompile(`Kafka listening on (\S+)`)
+var (
+	listenLine  = regexp.MustCompile(`Kafka listening on (\S+)`)
+	webhookLine = regexp.MustCompile(`Twilio webhooks on (http://[^/\s]+)/webhooks/`)
+)
 
 // startUp runs `flexstream up` and waits for it to say where Kafka and the
 // event store listen.
 func startUp(t *testing.T, dataDir, addr string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(binary, "up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--log-format", "json")
-	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=")
-	p, got := testutil.Start(t, cmd, listenLine, storeLine)
-	return &upProcess{Process: p, addr: got[0], store: got[1]}
+	cmd := exec.Command(binary, "up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=", "TWILIO_AUTH_TOKEN=", "TWILIO_AUTH_TOKEN_SECONDARY=")
+	p, got := testutil.Start(t, cmd, listenLine, storeLine, webhookLine)
+	return &upProcess{Process: p, addr: got[0], store: got[1], ingest: got[2]}
 }
 
 // stop sends sig and waits for the process to end.
@@ -201,7 +205,7 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 func TestUpRefusesABusyDataDirectory(t *testing.T) {
 	data := t.TempDir()
 	p := startUp(t, data, freeAddr(t))
-	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t), "--store-addr", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another flexstream process") {
 		t.Fatalf("second up on the same data: %v\n%s", err, out)
 	}
@@ -216,7 +220,7 @@ func TestUpRefusesATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String(), "--store-addr", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String(), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), l.Addr().String()) {
 		t.Fatalf("up on a taken port: %v\n%s", err, out)
 	}

@@ -27,11 +27,16 @@ func EnvName(name string) string {
 // FieldError names the setting that is wrong. Every Validate in the project
 // returns one, so the command line can print a single line an operator can act on.
 type FieldError struct {
-	Field string // the flag name, without dashes
+	// Field is the flag name, without dashes, or the name of a setting
+	// read only from the environment (upper case: TWILIO_AUTH_TOKEN).
+	Field string
 	Err   error
 }
 
 func (e *FieldError) Error() string {
+	if e.Field == strings.ToUpper(e.Field) {
+		return fmt.Sprintf("%s: %v", e.Field, e.Err)
+	}
 	return fmt.Sprintf("--%s (%s): %v", e.Field, EnvName(e.Field), e.Err)
 }
 
