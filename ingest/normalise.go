@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +41,11 @@ var ErrMalformed = errors.New("malformed webhook")
 
 // Delivery is one HTTP request Twilio made, already signature-checked.
 type Delivery struct {
-	Route            Route
-	Body             []byte
+	Route Route
+	Body  []byte
+	// Form is Body already parsed, when the caller had to parse it (to
+	// check the signature); nil: Normalise parses Body.
+	Form             url.Values
 	IdempotencyToken string // I-Twilio-Idempotency-Token, may be empty
 	Traceparent      string // W3C trace context of the request (or a new one)
 	ReceivedAt       time.Time
@@ -80,18 +82,39 @@ func malformed(err error) error { return fmt.Errorf("%w: %w", ErrMalformed, err)
 
 // parseForm parses a form body strictly: a body that is not
 // application/x-www-form-urlencoded is malformed, not an empty form.
-func parseForm(body []byte) (url.Values, error) {
-	form, err := url.ParseQuery(string(body))
+func parseForm(d Delivery) (url.Values, error) {
+	if d.Form != nil {
+		return d.Form, nil
+	}
+	form, err := url.ParseQuery(string(d.Body))
 	if err != nil {
 		return nil, malformed(fmt.Errorf("form body does not parse: %w", err))
 	}
 	return form, nil
 }
 
-var taskRouterEventType = regexp.MustCompile(`^[a-z][a-z-]*(\.[a-z][a-z-]*)+$`)
+// isTaskRouterEventType checks the shape of TaskRouter's event types:
+// dot-separated lower-case words (task.canceled, task-queue.entered).
+func isTaskRouterEventType(s string) bool {
+	words := strings.Split(s, ".")
+	if len(words) < 2 {
+		return false
+	}
+	for _, w := range words {
+		if w == "" || w[0] < 'a' || w[0] > 'z' {
+			return false
+		}
+		for i := 1; i < len(w); i++ {
+			if c := w[i]; (c < 'a' || c > 'z') && c != '-' {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func normaliseTaskRouter(d Delivery) (kafka.Message, error) {
-	form, err := parseForm(d.Body)
+	form, err := parseForm(d)
 	if err != nil {
 		return kafka.Message{}, err
 	}
@@ -99,7 +122,7 @@ func normaliseTaskRouter(d Delivery) (kafka.Message, error) {
 	if err != nil {
 		return kafka.Message{}, malformed(err)
 	}
-	if !taskRouterEventType.MatchString(cb.EventType) {
+	if !isTaskRouterEventType(cb.EventType) {
 		return kafka.Message{}, malformed(fmt.Errorf("%s: EventType %q is not a TaskRouter event type", schemas.FamilyTaskRouter, clip(cb.EventType)))
 	}
 	ceType := schemas.TaskRouterType(cb.EventType)
@@ -125,7 +148,7 @@ func normaliseTaskRouter(d Delivery) (kafka.Message, error) {
 }
 
 func normaliseConversations(d Delivery) (kafka.Message, bool, error) {
-	form, err := parseForm(d.Body)
+	form, err := parseForm(d)
 	if err != nil {
 		return kafka.Message{}, false, err
 	}

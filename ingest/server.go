@@ -236,7 +236,7 @@ func (s *Server) handle(route Route, w http.ResponseWriter, r *http.Request) int
 		}
 	}
 	n, err := Normalise(Delivery{
-		Route: route, Body: body, IdempotencyToken: r.Header.Get(IdempotencyHeader),
+		Route: route, Body: body, Form: form, IdempotencyToken: r.Header.Get(IdempotencyHeader),
 		Traceparent: traceparent(r.Header.Get("traceparent")), ReceivedAt: received,
 	})
 	if err != nil {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+
+	"go.uber.org/zap"
+
+	"github.com/flexstream/flexstream/internal/ingestbench"
+)
+
+func ingestBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
+	c := ingestbench.Defaults()
+	data := fs.String("data", "", "data directory of the in-process Kafka broker (default: a temporary directory, removed afterwards)")
+	fs.BoolVar(&c.SyncWrites, "kafka-sync-writes", c.SyncWrites, "the broker fsyncs every produced batch before acknowledging it, as flexstream up does by default")
+	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", c.BatchTimeout, "how long a produce waits for company in its batch (the same producer serves both sides)")
+	fs.IntVar(&c.Partitions, "kafka-partitions", c.Partitions, "partitions of the topic")
+	fs.IntVar(&c.Requests, "requests", c.Requests, "distinct signed callbacks, sent (and produced raw) in each throughput phase")
+	fs.IntVar(&c.Clients, "clients", c.Clients, "concurrent HTTP clients, and raw producer goroutines")
+	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "times each throughput phase runs on each side; medians are reported")
+	fs.Float64Var(&c.Rate, "rate", c.Rate, "latency phase: webhooks per second, open loop (0 skips the phase)")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "latency phase length")
+	fs.IntVar(&c.Senders, "senders", c.Senders, "latency phase: concurrent senders, enough that the schedule is kept")
+	check := fs.Bool("check", false, "exit non-zero when a target is not met")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	return func(ctx context.Context, log *zap.Logger) error {
+		c.DataDir = "-" // checked below, once the flags are known good
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		dir := *data
+		if dir == "" {
+			tmp, err := os.MkdirTemp("", "flexstream-ingest-bench")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			dir = tmp
+		}
+		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
+		fmt.Fprintf(e.stdout, "flexstream ingest bench: signed TaskRouter callbacks over loopback HTTP -> ingest -> kafka-go -> in-process broker (sync writes %v, batch timeout %s, %d partitions), %d cores, %s\n",
+			c.SyncWrites, c.BatchTimeout, c.Partitions, runtime.NumCPU(), runtime.Version())
+		rep, err := ingestbench.Run(ctx, c)
+		if err != nil {
+			return err
+		}
+		if !rep.Summary(e.stdout) && *check {
+			return fmt.Errorf("a target was not met")
+		}
+		return nil
+	}
+}
