@@ -25,9 +25,21 @@ func ingestBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "latency phase: webhooks per second, open loop (0 skips the phase)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "latency phase length")
 	fs.IntVar(&c.Senders, "senders", c.Senders, "latency phase: concurrent senders, enough that the schedule is kept")
+	inProcess := fs.Bool("senders-in-process", false, "run the webhook senders in this process, beside ingest, instead of in a process of their own as Twilio is")
 	check := fs.Bool("check", false, "exit non-zero when a target is not met")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	return func(ctx context.Context, log *zap.Logger) error {
+		if spec := os.Getenv(ingestbench.ChildEnv); spec != "" {
+			// This process is the webhook senders of a running bench.
+			return ingestbench.RunSender(ctx, spec, e.stdout)
+		}
+		if !*inProcess {
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("sender process: %w", err)
+			}
+			c.SenderCommand = []string{exe, "ingest", "bench", "--log-level", "error"}
+		}
 		c.DataDir = "-" // checked below, once the flags are known good
 		if err := c.Validate(); err != nil {
 			return err
@@ -53,8 +65,12 @@ func ingestBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 			}
 			defer pprof.StopCPUProfile()
 		}
-		fmt.Fprintf(e.stdout, "flexstream ingest bench: signed TaskRouter callbacks over loopback HTTP -> ingest -> kafka-go -> in-process broker (sync writes %v, batch timeout %s, %d partitions), %d cores, %s\n",
-			c.SyncWrites, c.BatchTimeout, c.Partitions, runtime.NumCPU(), runtime.Version())
+		where := "their own process"
+		if *inProcess {
+			where = "this process"
+		}
+		fmt.Fprintf(e.stdout, "flexstream ingest bench: signed TaskRouter callbacks over loopback HTTP (senders in %s) -> ingest -> kafka-go -> in-process broker (sync writes %v, batch timeout %s, %d partitions), %d cores, %s\n",
+			where, c.SyncWrites, c.BatchTimeout, c.Partitions, runtime.NumCPU(), runtime.Version())
 		rep, err := ingestbench.Run(ctx, c)
 		if err != nil {
 			return err

@@ -76,7 +76,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	fs.StringVar(&c.DataDir, "data", datadir.Default(), "data directory: Kafka's log, keys; kept across restarts")
 	fs.StringVar(&c.KafkaAddr, "kafka-addr", "127.0.0.1:9092", "address the embedded Kafka broker listens on and advertises")
 	fs.StringVar(&c.Topic, "kafka-topic", "twilio.events.v1", "the events topic (its dead-letter topic is <topic>.dlq)")
-	fs.IntVar(&c.Partitions, "kafka-partitions", 6, "partitions of the events topic, created if missing")
+	fs.IntVar(&c.Partitions, "kafka-partitions", 1, "partitions of the events topic, created if missing (the embedded broker fsyncs each partition's batch on its own: one partition is fastest here)")
 	fs.DurationVar(&c.Retention, "kafka-retention", 7*24*time.Hour, "retention of the raw topics, which hold customer data")
 	fs.StringVar(&c.StoreAddr, "store-addr", "127.0.0.1:2113", "address the embedded event store (KurrentDB protocol) listens on")
 	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
@@ -165,7 +165,11 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	log.Info("kafka listening", zap.String("addr", broker.Addr()), zap.Bool("sync_writes", c.KafkaSyncWrites))
 	fmt.Fprintf(e.stdout, "flexstream up: Kafka listening on %s\n", broker.Addr())
 	for _, s := range states {
-		fmt.Fprintf(e.stdout, "flexstream up: topic %s (%d partitions)\n", s.Name, s.Partitions)
+		unit := "partitions"
+		if s.Partitions == 1 {
+			unit = "partition"
+		}
+		fmt.Fprintf(e.stdout, "flexstream up: topic %s (%d %s)\n", s.Name, s.Partitions, unit)
 	}
 	fmt.Fprintf(e.stdout, "flexstream up: event store (KurrentDB protocol) on %s, connection string %s\n", store.Addr(), store.ConnectionString())
 	fmt.Fprintf(e.stdout, "flexstream up: Twilio webhooks on %s%s, %s, %s (signatures checked with %s)\n", ingestSrv.URL(),

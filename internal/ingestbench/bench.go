@@ -47,14 +47,18 @@ type Config struct {
 	Rate         float64       // latency phase: webhooks per second, open loop (5,000); 0 skips the phase
 	Duration     time.Duration // latency phase length
 	Senders      int           // latency phase: concurrent senders, enough to keep the schedule
-	Logger       *zap.Logger
-	Out          io.Writer
+	// SenderCommand starts a process that runs the webhook senders (with
+	// ChildEnv set, it must call RunSender); empty runs them in this
+	// process, beside ingest.
+	SenderCommand []string
+	Logger        *zap.Logger
+	Out           io.Writer
 }
 
 // Defaults are the shapes, sized for a 2-core machine.
 func Defaults() Config {
 	return Config{
-		SyncWrites: true, BatchTimeout: kafkaio.DefaultBatchTimeout, Partitions: 6,
+		SyncWrites: true, BatchTimeout: kafkaio.DefaultBatchTimeout, Partitions: 1,
 		Requests: 20_000, Clients: 64, Rounds: 3,
 		Rate: 5000, Duration: 10 * time.Second, Senders: 256,
 	}
@@ -215,28 +219,21 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			err = errors.Join(err, serr)
 		}
 	}()
-	conns := max(cfg.Clients, cfg.Senders) + 16
-	transport := &http.Transport{
-		Proxy:               nil, // loopback; never an environment's proxy
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	defer transport.CloseIdleConnections()
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	client, closeClient := newClient(max(cfg.Clients, cfg.Senders))
+	defer closeClient()
 	webhookURL := srv.URL() + ingest.RouteTaskRouter.Path()
 
-	cbs, err := callbacks(webhookURL, cfg.Requests)
+	cbs, err := callbacks(webhookURL, cfg.Requests, true)
 	if err != nil {
 		return rep, err
 	}
+	send := &senders{command: cfg.SenderCommand, url: webhookURL, cbs: cbs, client: client}
 	// Warm up both paths (connections, metadata, buffers) unmeasured.
 	warm := cbs[:min(len(cbs), cfg.Clients*8)]
 	if _, err := rawPhase(ctx, producer, warm, cfg.Clients); err != nil {
 		return rep, fmt.Errorf("warm-up: %w", err)
 	}
-	if _, err := ingestPhase(ctx, client, webhookURL, warm, cfg.Clients); err != nil {
+	if _, err := send.throughput(ctx, len(warm), cfg.Clients); err != nil {
 		return rep, fmt.Errorf("warm-up: %w", err)
 	}
 
@@ -254,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 				}
 				fmt.Fprintf(cfg.Out, "round %d raw kafka-go, single-record sync produces, %d goroutines: %8.0f records/s\n", round, cfg.Clients, r.Rate())
 			case "ingest":
-				if in, err = ingestPhase(ctx, client, webhookURL, cbs, cfg.Clients); err != nil {
+				if in, err = send.throughput(ctx, len(cbs), cfg.Clients); err != nil {
 					return rep, err
 				}
 				fmt.Fprintf(cfg.Out, "round %d ingest, signed TaskRouter callbacks over HTTP, %d clients: %8.0f webhooks/s\n", round, cfg.Clients, in.Rate())
@@ -274,7 +271,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		rep.RawLatency = &rl
 		fmt.Fprintf(cfg.Out, "raw kafka-go latency, open loop at %.0f records/s for %s: p50 %s p90 %s p99 %s p99.9 %s max %s\n",
 			rl.Rate, cfg.Duration, ms(rl.P50), ms(rl.P90), ms(rl.P99), ms(rl.P999), ms(rl.Max))
-		l, err := latencyPhase(ctx, func(i int) error { return post(ctx, client, webhookURL, cbs[i%len(cbs)]) }, cfg.Rate, cfg.Duration, cfg.Senders)
+		l, err := send.latency(ctx, cfg.Rate, cfg.Duration, cfg.Senders)
 		if err != nil {
 			return rep, err
 		}
@@ -292,7 +289,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 // conversations — request i is conversation i mod c, the next event type
 // of its lifecycle — and the record ingest makes of each. Signing and
 // normalising happen here, outside the measurement.
-func callbacks(webhookURL string, n int) ([]callback, error) {
+func callbacks(webhookURL string, n int, records bool) ([]callback, error) {
 	types := twiliotest.TaskRouterEventTypes()
 	convs := max(1, (n+len(types)-1)/len(types))
 	ids := make([]twiliotest.IDs, convs)
@@ -306,6 +303,10 @@ func callbacks(webhookURL string, n int) ([]callback, error) {
 		typ := types[(i/convs)%len(types)]
 		form := twiliotest.TaskRouterEvent(ids[c], typ, twiliotest.WithEventSid(ids[c].SID(twiliotest.PrefixEvent, fmt.Sprintf("%s/%d", typ, i))))
 		body := []byte(form.Encode())
+		out[i] = callback{body: body, sig: twiliotest.Sign(twiliotest.AuthToken, webhookURL, form)}
+		if !records {
+			continue
+		}
 		norm, err := ingest.Normalise(ingest.Delivery{Route: ingest.RouteTaskRouter, Body: body, Traceparent: traceparent(), ReceivedAt: now})
 		if err != nil {
 			return nil, fmt.Errorf("callback %d (%s): %w", i, typ, err)
@@ -313,7 +314,7 @@ func callbacks(webhookURL string, n int) ([]callback, error) {
 		if len(norm.Records) != 1 {
 			return nil, fmt.Errorf("callback %d (%s): %d records, want 1", i, typ, len(norm.Records))
 		}
-		out[i] = callback{body: body, sig: twiliotest.Sign(twiliotest.AuthToken, webhookURL, form), rec: norm.Records[0]}
+		out[i].rec = norm.Records[0]
 	}
 	return out, nil
 }

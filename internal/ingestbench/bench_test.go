@@ -3,6 +3,7 @@ package ingestbench
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +12,25 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain doubles as the sender process: the bench starts this test
+// binary again with ChildEnv set.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(ChildEnv); spec != "" {
+		if err := RunSender(context.Background(), spec, os.Stdout); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestRunSmall runs every phase (two rounds, so both orders) at a tiny size and checks the report.
 func TestRunSmall(t *testing.T) {
+	t.Run("senders in their own process", func(t *testing.T) { runSmall(t, []string{os.Args[0]}) })
+	t.Run("senders in this process", func(t *testing.T) { runSmall(t, nil) })
+}
+
+func runSmall(t *testing.T, senderCommand []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg := Defaults()
@@ -24,6 +40,7 @@ func TestRunSmall(t *testing.T) {
 	var out bytes.Buffer
 	cfg.Out = &out
 	cfg.Logger = zaptest.NewLogger(t)
+	cfg.SenderCommand = senderCommand
 	rep, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
