@@ -1,0 +1,398 @@
+// Package pipeline moves the events topic into the event store: each
+// record decoded, appended to its stream through the KurrentDB client, its
+// offset committed only after the store acknowledged; what cannot be
+// decoded goes to the dead-letter topic. Records of one key stay in order;
+// different keys are appended concurrently, so one partition keeps the
+// store busy.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/projector/decode"
+)
+
+// Source is the consumer group the pipeline reads.
+type Source interface {
+	Fetch(ctx context.Context) (kafka.Message, error)
+	Commit(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Appender is the event store.
+type Appender interface {
+	Append(ctx context.Context, stream string, exp eventstore.Expected, events ...eventstore.Event) (eventstore.AppendResult, error)
+}
+
+// Publisher is the dead-letter producer.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...kafka.Message) error
+}
+
+// Decoder makes a record's event.
+type Decoder interface {
+	Decode(r decode.Record) (decode.Decoded, error)
+}
+
+// Dead-letter headers, beside the record's own.
+const (
+	HeaderDLQError     = "flexstream_dlq_error"
+	HeaderDLQTopic     = "flexstream_dlq_topic"
+	HeaderDLQPartition = "flexstream_dlq_partition"
+	HeaderDLQOffset    = "flexstream_dlq_offset"
+	HeaderDLQAt        = "flexstream_dlq_at"
+)
+
+// Config configures Run.
+type Config struct {
+	Source   Source
+	Decoder  Decoder
+	Store    Appender
+	DLQ      Publisher
+	DLQTopic string
+	// DLQ publishes to the dead-letter topic (its producer's own topic);
+	// DLQTopic is only for checks and logs.
+	// Workers append concurrently; a key always goes to the same one.
+	Workers int
+	// MaxInFlight bounds records fetched and not yet committed.
+	MaxInFlight int
+	// CommitInterval is how often finished offsets are committed.
+	CommitInterval time.Duration
+	Registry       prometheus.Registerer
+	Logger         *zap.Logger
+}
+
+// Defaults.
+const (
+	DefaultWorkers        = 64
+	DefaultMaxInFlight    = 8192
+	DefaultCommitInterval = 200 * time.Millisecond
+)
+
+// Validate names the bad field; it applies the defaults first.
+func (c *Config) Validate() error {
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = DefaultCommitInterval
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	switch {
+	case c.Source == nil || c.Decoder == nil || c.Store == nil || c.DLQ == nil:
+		return errors.New("pipeline: source, decoder, store and dead-letter publisher are required")
+	case c.DLQTopic == "":
+		return config.Errorf("kafka-topic", "no dead-letter topic")
+	case c.Workers < 1 || c.Workers > 4096:
+		return config.Errorf("projector-workers", "want 1..4096, got %d", c.Workers)
+	case c.MaxInFlight < c.Workers:
+		return config.Errorf("projector-max-in-flight", "want at least the workers (%d), got %d", c.Workers, c.MaxInFlight)
+	case c.CommitInterval <= 0:
+		return config.Errorf("projector-commit-interval", "must be positive")
+	}
+	return nil
+}
+
+type metrics struct {
+	appended     prometheus.Counter
+	deadLettered prometheus.Counter
+	appendTime   prometheus.Histogram
+	committed    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
+		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_dead_letters_total", Help: "Records sent to the dead-letter topic."}),
+		appendTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flexstream_projector_append_seconds", Help: "Time of one append to the event store.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
+		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flexstream_projector_committed_offset", Help: "Last offset committed, by partition."}, []string{"partition"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.appended, m.deadLettered, m.appendTime, m.committed)
+	}
+	return m
+}
+
+// Run processes records until ctx ends (nil) or Kafka or the store fails
+// for good. What was appended but not yet committed when it returns is
+// appended again after a restart, as the same event id: the store keeps
+// one copy.
+func Run(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	p := &pipeline{cfg: cfg, log: cfg.Logger.Named("projector"), m: newMetrics(cfg.Registry),
+		offsets: map[int]*partitionQueue{}, slots: make(chan struct{}, cfg.MaxInFlight)}
+	workCtx, cancelWork := context.WithCancel(ctx)
+	defer cancelWork()
+	queues := make([]chan *item, cfg.Workers)
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Workers+2)
+	for i := range queues {
+		queues[i] = make(chan *item, cfg.MaxInFlight/cfg.Workers+1)
+		wg.Add(1)
+		go func(q <-chan *item) {
+			defer wg.Done()
+			for it := range q {
+				if err := p.process(workCtx, it); err != nil {
+					errc <- err
+					cancelWork()
+					// Drain without processing: nothing after a failed
+					// record of this key may be appended before it.
+					for range q {
+					}
+					return
+				}
+			}
+		}(queues[i])
+	}
+	committerDone := make(chan struct{})
+	go func() {
+		defer close(committerDone)
+		t := time.NewTicker(cfg.CommitInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-workCtx.Done():
+				return
+			case <-t.C:
+				if err := p.commit(workCtx); err != nil && workCtx.Err() == nil {
+					errc <- err
+					cancelWork()
+					return
+				}
+			}
+		}
+	}()
+	fetchErr := p.fetchLoop(workCtx, queues)
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	cancelWork()
+	<-committerDone
+	// Commit what finished, even on the way out: it spares re-appends.
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	commitErr := p.commit(final)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	if fetchErr != nil && ctx.Err() == nil {
+		return fetchErr
+	}
+	if commitErr != nil && ctx.Err() == nil {
+		return commitErr
+	}
+	return nil
+}
+
+type pipeline struct {
+	cfg   Config
+	log   *zap.Logger
+	m     *metrics
+	slots chan struct{}
+
+	mu      sync.Mutex
+	offsets map[int]*partitionQueue
+}
+
+// item is a fetched record on its way.
+type item struct {
+	msg  kafka.Message
+	done bool
+}
+
+// partitionQueue holds a partition's records in fetch (offset) order
+// until they and all before them are done.
+type partitionQueue struct {
+	items []*item
+}
+
+func (p *pipeline) fetchLoop(ctx context.Context, queues []chan *item) error {
+	for {
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		m, err := p.cfg.Source.Fetch(ctx)
+		if err != nil {
+			<-p.slots
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		it := &item{msg: m}
+		p.mu.Lock()
+		q := p.offsets[m.Partition]
+		if q == nil {
+			q = &partitionQueue{}
+			p.offsets[m.Partition] = q
+		}
+		q.items = append(q.items, it)
+		p.mu.Unlock()
+		h := fnv.New32a()
+		h.Write(m.Key)
+		select {
+		case queues[int(h.Sum32()%uint32(len(queues)))] <- it:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// commit stores, per partition, the offset of the last record before the
+// first one not yet done.
+func (p *pipeline) commit(ctx context.Context) error {
+	var msgs []kafka.Message
+	released := 0
+	p.mu.Lock()
+	for _, q := range p.offsets {
+		n := 0
+		for n < len(q.items) && q.items[n].done {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		msgs = append(msgs, q.items[n-1].msg)
+		clear(q.items[:n])
+		q.items = q.items[n:]
+		released += n
+	}
+	p.mu.Unlock()
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.cfg.Source.Commit(ctx, msgs...); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		p.m.committed.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(m.Offset))
+	}
+	for range released {
+		<-p.slots
+	}
+	return nil
+}
+
+func (p *pipeline) markDone(it *item) {
+	p.mu.Lock()
+	it.done = true
+	p.mu.Unlock()
+}
+
+// process appends one record's event, or dead-letters it. A store that
+// does not answer is retried, with backoff, for as long as ctx lasts: the
+// record's key waits, and so does its offset.
+func (p *pipeline) process(ctx context.Context, it *item) error {
+	m := it.msg
+	rec := decode.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: make(map[string]string, len(m.Headers))}
+	for _, h := range m.Headers {
+		rec.Headers[h.Key] = string(h.Value)
+	}
+	d, err := p.cfg.Decoder.Decode(rec)
+	if err != nil {
+		if err := p.deadLetter(ctx, m, err); err != nil {
+			return err
+		}
+		p.markDone(it)
+		return nil
+	}
+	data, err := json.Marshal(d.Event)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", d.Event.Type, err)
+	}
+	meta, err := json.Marshal(d.Meta)
+	if err != nil {
+		return fmt.Errorf("encode metadata: %w", err)
+	}
+	ev := eventstore.Event{ID: d.ID, Type: d.Event.Type, Data: data, Metadata: meta}
+	backoff := 50 * time.Millisecond
+	for {
+		start := time.Now()
+		_, err := p.cfg.Store.Append(ctx, d.Stream, eventstore.Any, ev)
+		p.m.appendTime.Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+			p.m.appended.Inc()
+			p.markDone(it)
+			return nil
+		case errors.Is(err, eventstore.ErrStreamDeleted):
+			// The stream was tombstoned on purpose; the record cannot go
+			// there, and must not block its partition.
+			if err := p.deadLetter(ctx, m, err); err != nil {
+				return err
+			}
+			p.markDone(it)
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		}
+		p.log.Warn("append failed; retrying", zap.String("stream", d.Stream), zap.Duration("backoff", backoff), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// deadLetter publishes the record unchanged to the dead-letter topic, with
+// why and where it came from; it returns only once Kafka has it.
+func (p *pipeline) deadLetter(ctx context.Context, m kafka.Message, cause error) error {
+	headers := append([]kafka.Header(nil), m.Headers...)
+	reason := cause.Error()
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	headers = append(headers,
+		kafka.Header{Key: HeaderDLQError, Value: []byte(reason)},
+		kafka.Header{Key: HeaderDLQTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kafka.Header{Key: HeaderDLQAt, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	)
+	backoff := 50 * time.Millisecond
+	for {
+		err := p.cfg.DLQ.Publish(ctx, kafka.Message{Key: m.Key, Value: m.Value, Headers: headers})
+		if err == nil {
+			p.m.deadLettered.Inc()
+			p.log.Warn("record dead-lettered", zap.String("dlq", p.cfg.DLQTopic), zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		p.log.Warn("dead-letter publish failed; retrying", zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
