@@ -43,8 +43,9 @@ type env struct {
 }
 
 var commands = map[string]command{
-	"up":           {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest)", flags: upFlags},
+	"up":           {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
 	"ingest":       {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
+	"projector":    {summary: "turn the events topic into history (event store) and views, and serve the query API", flags: projectorFlags},
 	"ingest bench": {summary: "measure webhook ingest over HTTP into in-process Kafka, against raw kafka-go produces", flags: ingestBenchFlags},
 	"store bench":  {summary: "measure the event store through the client, against the client+gRPC ceiling", flags: storeBenchFlags},
 	"store serve":  {summary: "serve the embedded event store alone (KurrentDB gRPC protocol) for any KurrentDB client", flags: storeServeFlags},

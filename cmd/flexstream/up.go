@@ -30,6 +30,7 @@ type upConfig struct {
 	KafkaSyncWrites bool
 	StoreAddr       string
 	Ingest          ingestOptions
+	Projector       projectorOptions
 }
 
 // Validate names the bad field.
@@ -46,6 +47,9 @@ func (c upConfig) Validate() error {
 	cfg := c.Ingest.cfg
 	cfg.Publisher, cfg.SkipSignatureCheck = noPublisher{}, true // the token may come from the data directory
 	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := c.Projector.validate(); err != nil {
 		return err
 	}
 	if c.Retention < time.Hour {
@@ -81,6 +85,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	fs.StringVar(&c.StoreAddr, "store-addr", "127.0.0.1:2113", "address the embedded event store (KurrentDB protocol) listens on")
 	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
 	c.Ingest.register(fs)
+	c.Projector.register(fs)
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
 			return err
@@ -98,10 +103,18 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	log = log.With(zap.String("data", dir.Path()))
 
 	envKey, _ := e.lookup(pii.KeyEnv)
-	if _, source, err := pii.LoadKey(envKey, filepath.Join(dir.Path(), "pseudonym.key")); err != nil {
+	key, source, err := pii.LoadKey(envKey, filepath.Join(dir.Path(), "pseudonym.key"))
+	if err != nil {
 		return fmt.Errorf("%w: %v", config.ErrInvalid, err)
-	} else {
-		log.Info("pseudonym key loaded", zap.String("source", source))
+	}
+	log.Info("pseudonym key loaded", zap.String("source", source))
+	pseudonyms, err := pii.New(key)
+	if err != nil {
+		return fmt.Errorf("%w: %v", config.ErrInvalid, err)
+	}
+	token, err := apiToken(e)
+	if err != nil {
+		return err
 	}
 
 	kafkaDir, err := dir.Sub("kafka")
@@ -149,7 +162,20 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
-	es.Close()
+	defer es.Close()
+	readDir, err := dir.Sub("readmodel")
+	if err != nil {
+		return err
+	}
+	proj, err := startProjector(ctx, c.Projector, []string{broker.Addr()}, c.Topic, es, readDir, pseudonyms, token, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := proj.Close(); err != nil {
+			log.Error("projector close", zap.Error(err))
+		}
+	}()
 
 	tokens, tokenSource, err := upAuthTokens(e, dir.Path())
 	if err != nil {
@@ -174,6 +200,7 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	fmt.Fprintf(e.stdout, "flexstream up: event store (KurrentDB protocol) on %s, connection string %s\n", store.Addr(), store.ConnectionString())
 	fmt.Fprintf(e.stdout, "flexstream up: Twilio webhooks on %s%s, %s, %s (signatures checked with %s)\n", ingestSrv.URL(),
 		ingest.RouteTaskRouter.Path(), ingest.RouteConversations.Path(), ingest.RouteEventStreams.Path(), tokenSource)
+	fmt.Fprintf(e.stdout, "flexstream up: query API on %s (/v1/conversations, /v1/stats, /v1/events, /openapi.json)\n", proj.APIURL())
 	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
 
 	<-ctx.Done()

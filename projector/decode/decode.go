@@ -217,7 +217,7 @@ var taskRouterTypes = map[string]string{
 	"task.created": domain.TaskCreated, "task.updated": domain.TaskUpdated, "task-queue.entered": domain.TaskQueueEntered,
 	"task.canceled": domain.TaskCanceled, "task.deleted": domain.TaskDeleted, "task.wrapup": domain.TaskWrapup,
 	"task.completed": domain.TaskCompleted, "task.transfer-initiated": domain.TaskTransfer,
-	"workflow.timeout": domain.WorkflowTimedOut,
+	"workflow.timeout":    domain.WorkflowTimedOut,
 	"reservation.created": domain.ReservationCreated, "reservation.accepted": domain.ReservationAccepted,
 	"reservation.rejected": domain.ReservationRejected, "reservation.timeout": domain.ReservationTimedOut,
 	"reservation.canceled": domain.ReservationCanceled, "reservation.rescinded": domain.ReservationRescinded,

@@ -119,7 +119,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
+		appended:     prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_dead_letters_total", Help: "Records sent to the dead-letter topic."}),
 		appendTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flexstream_projector_append_seconds", Help: "Time of one append to the event store.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
