@@ -89,6 +89,8 @@ type Projector struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	caughtUp atomic.Bool
+	counters pipeline.Counters
+	progress readmodel.Progress
 	errOnce  sync.Once
 	err      error
 	closed   sync.Once
@@ -124,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 	feed := readmodel.NewFeed()
 	p.api, err = api.Start(api.Config{
 		Addr: cfg.APIAddr, BearerToken: cfg.APIToken,
-		Store: views{store: store, grace: cfg.Grace}, Timeline: timeline{cfg.Events}, Feed: feedAdapter{feed},
+		Store: views{store: store, grace: cfg.Grace, counters: &p.counters, progress: &p.progress}, Timeline: timeline{cfg.Events}, Feed: feedAdapter{feed},
 		Ready: p.ready, Registry: reg, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -137,7 +139,7 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 		defer p.wg.Done()
 		err := pipeline.Run(runCtx, pipeline.Config{
 			Source: p.consumer, Decoder: decode.New(cfg.Pseudonymizer, validator), Store: cfg.Events,
-			DLQ: p.dlq, DLQTopic: cfg.Topic + schemas.DLQSuffix, Workers: cfg.Workers, Registry: reg, Logger: cfg.Logger,
+			DLQ: p.dlq, DLQTopic: cfg.Topic + schemas.DLQSuffix, Workers: cfg.Workers, Registry: reg, Counters: &p.counters, Logger: cfg.Logger,
 		})
 		p.fail("pipeline", err)
 	}()
@@ -145,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 		defer p.wg.Done()
 		err := readmodel.Run(runCtx, readmodel.RunConfig{
 			Store: store, Events: cfg.Events, Feed: feed, Registry: reg, Logger: cfg.Logger,
-			CaughtUp: func() { p.caughtUp.Store(true) },
+			CaughtUp: func() { p.caughtUp.Store(true) }, Progress: &p.progress,
 		})
 		p.fail("read models", err)
 	}()
@@ -210,8 +212,10 @@ func (p *Projector) closeParts() error {
 
 // views serves the read models to the API.
 type views struct {
-	store *readmodel.Store
-	grace time.Duration
+	store    *readmodel.Store
+	grace    time.Duration
+	counters *pipeline.Counters
+	progress *readmodel.Progress
 }
 
 func notFound(err error) error {
@@ -249,7 +253,14 @@ func (v views) Stats(_ context.Context) (json.RawMessage, error) {
 		Stats       any     `json:"views"`
 		OrphansNow  int     `json:"orphansNow"`
 		GraceSecond float64 `json:"orphanGraceSeconds"`
-	}{st, orphans, v.grace.Seconds()})
+		// Since this projector started.
+		Appended     int64   `json:"eventsAppended"`
+		DeadLetters  int64   `json:"deadLetters"`
+		Applied      int64   `json:"eventsApplied"`
+		LagSeconds   float64 `json:"projectionLagSeconds"`
+		ProjectionOK bool    `json:"caughtUp"`
+	}{st, orphans, v.grace.Seconds(), v.counters.Appended.Load(), v.counters.DeadLettered.Load(),
+		v.progress.Applied.Load(), v.progress.LagSeconds(), v.progress.CaughtUp.Load()})
 }
 
 type timeline struct{ es *eventstore.Client }

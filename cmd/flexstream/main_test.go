@@ -60,6 +60,10 @@ func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
 		{"ingest bad public URL", []string{"ingest", "--public-url", "hooks.example.com"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--public-url"},
 		{"ingest bad brokers", []string{"ingest", "--kafka-brokers", "nohost"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--kafka-brokers"},
 		{"ingest pre-event deadline past Twilio's", []string{"ingest", "--pre-event-deadline", "6s"}, map[string]string{"TWILIO_AUTH_TOKEN": "x"}, "--pre-event-deadline"},
+		{"projector without a pseudonym key", []string{"projector", "--data", "DATA"}, nil, "FLEXSTREAM_PSEUDONYM_KEY"},
+		{"projector bad api addr", []string{"projector", "--api-addr", "nohost"}, nil, "--api-addr"},
+		{"projector short API token", []string{"projector"}, map[string]string{"FLEXSTREAM_API_TOKEN": "short"}, "FLEXSTREAM_API_TOKEN"},
+		{"up bad orphan grace", []string{"up", "--orphan-grace", "10ms"}, nil, "--orphan-grace"},
 		{"up bad ingest addr", []string{"up", "--ingest-addr", "nohost"}, nil, "--ingest-addr"},
 		{"short pseudonym key", []string{"up", "--data", "DATA", "--kafka-addr", "127.0.0.1:0"}, map[string]string{"FLEXSTREAM_PSEUDONYM_KEY": "short"}, "FLEXSTREAM_PSEUDONYM_KEY"},
 	}

@@ -14,6 +14,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +72,15 @@ type Config struct {
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration
 	Registry       prometheus.Registerer
-	Logger         *zap.Logger
+	// Counters, when set, are kept up to date for the caller (stats).
+	Counters *Counters
+	Logger   *zap.Logger
+}
+
+// Counters are the pipeline's running totals, safe to read concurrently.
+type Counters struct {
+	Appended     atomic.Int64
+	DeadLettered atomic.Int64
 }
 
 // Defaults.
@@ -95,6 +104,9 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	if c.Counters == nil {
+		c.Counters = &Counters{}
+	}
 	switch {
 	case c.Source == nil || c.Decoder == nil || c.Store == nil || c.DLQ == nil:
 		return errors.New("pipeline: source, decoder, store and dead-letter publisher are required")
@@ -115,6 +127,7 @@ type metrics struct {
 	deadLettered prometheus.Counter
 	appendTime   prometheus.Histogram
 	committed    *prometheus.GaugeVec
+	lag          *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -124,9 +137,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		appendTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flexstream_projector_append_seconds", Help: "Time of one append to the event store.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
 		committed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flexstream_projector_committed_offset", Help: "Last offset committed, by partition."}, []string{"partition"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flexstream_projector_consumer_lag",
+			Help: "Records behind the end of the partition at the last fetch, by partition."}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.appended, m.deadLettered, m.appendTime, m.committed)
+		reg.MustRegister(m.appended, m.deadLettered, m.appendTime, m.committed, m.lag)
 	}
 	return m
 }
@@ -244,6 +259,7 @@ func (p *pipeline) fetchLoop(ctx context.Context, queues []chan *item) error {
 			}
 			return err
 		}
+		p.m.lag.WithLabelValues(strconv.Itoa(m.Partition)).Set(float64(max(0, m.HighWaterMark-m.Offset-1)))
 		it := &item{msg: m}
 		p.mu.Lock()
 		q := p.offsets[m.Partition]
@@ -338,6 +354,7 @@ func (p *pipeline) process(ctx context.Context, it *item) error {
 		switch {
 		case err == nil:
 			p.m.appended.Inc()
+			p.cfg.Counters.Appended.Add(1)
 			p.markDone(it)
 			return nil
 		case errors.Is(err, eventstore.ErrStreamDeleted):
@@ -381,6 +398,7 @@ func (p *pipeline) deadLetter(ctx context.Context, m kafka.Message, cause error)
 		err := p.cfg.DLQ.Publish(ctx, kafka.Message{Key: m.Key, Value: m.Value, Headers: headers})
 		if err == nil {
 			p.m.deadLettered.Inc()
+			p.cfg.Counters.DeadLettered.Add(1)
 			p.log.Warn("record dead-lettered", zap.String("dlq", p.cfg.DLQTopic), zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset), zap.String("reason", reason))
 			return nil
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -234,6 +235,24 @@ type RunConfig struct {
 	Logger         *zap.Logger
 	// CaughtUp is called after the first commit that follows catching up.
 	CaughtUp func()
+	// Progress, when set, is kept up to date for the caller (stats).
+	Progress *Progress
+}
+
+// Progress is how far the read models are, safe to read concurrently.
+type Progress struct {
+	Applied       atomic.Int64 // events folded since start
+	LastEventUnix atomic.Int64 // Created of the last event committed, Unix ns
+	CaughtUp      atomic.Bool  // nothing was pending at the last check
+}
+
+// LagSeconds is how old the last committed event was when committed, 0
+// when caught up.
+func (p *Progress) LagSeconds() float64 {
+	if p.CaughtUp.Load() || p.LastEventUnix.Load() == 0 {
+		return 0
+	}
+	return max(0, time.Since(time.Unix(0, p.LastEventUnix.Load())).Seconds())
 }
 
 // Run keeps the views up to date from a checkpointed, filtered $all
@@ -247,6 +266,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = &Progress{}
 	}
 	log := cfg.Logger.Named("readmodel")
 	p, err := NewProjection(cfg.Store)
@@ -269,6 +291,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		lastCommit = time.Now()
 		if !p.lastAt.IsZero() {
 			lagSeconds.Set(max(0, time.Since(p.lastAt).Seconds()))
+			cfg.Progress.LastEventUnix.Store(p.lastAt.UnixNano())
 		}
 		if cfg.Feed != nil {
 			cfg.Feed.publish(changes)
@@ -291,6 +314,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 					err = commit()
 				} else if p.Pending() == 0 && caughtUp {
 					lagSeconds.Set(0)
+					cfg.Progress.CaughtUp.Store(true)
 				}
 				mu.Unlock()
 				if err != nil {
@@ -336,6 +360,8 @@ func Run(ctx context.Context, cfg RunConfig) error {
 			return err
 		}
 		applied.Inc()
+		cfg.Progress.Applied.Add(1)
+		cfg.Progress.CaughtUp.Store(false)
 		if p.Pending() >= cfg.CommitEvery {
 			return commit()
 		}
