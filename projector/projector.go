@@ -123,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 		return fail(err)
 	}
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flexstream_projection_lag_positions",
+		Help: "$all positions between the projector's last append and the read models' checkpoint (events, on the embedded store)."},
+		func() float64 { return float64(lag(p.counters.LastPosition.Load(), p.progress.Checkpoint.Load())) }))
 	feed := readmodel.NewFeed()
 	p.api, err = api.Start(api.Config{
 		Addr: cfg.APIAddr, BearerToken: cfg.APIToken,
@@ -254,13 +257,16 @@ func (v views) Stats(_ context.Context) (json.RawMessage, error) {
 		OrphansNow  int     `json:"orphansNow"`
 		GraceSecond float64 `json:"orphanGraceSeconds"`
 		// Since this projector started.
-		Appended     int64   `json:"eventsAppended"`
-		DeadLetters  int64   `json:"deadLetters"`
-		Applied      int64   `json:"eventsApplied"`
-		LagSeconds   float64 `json:"projectionLagSeconds"`
-		ProjectionOK bool    `json:"caughtUp"`
+		Appended    int64   `json:"eventsAppended"`
+		DeadLetters int64   `json:"deadLetters"`
+		Applied     int64   `json:"eventsApplied"`
+		LagSeconds  float64 `json:"projectionLagSeconds"`
+		// $all positions between the last append and the views'
+		// checkpoint: events, on the embedded store (one position each).
+		LagPositions uint64 `json:"projectionLagPositions"`
+		ProjectionOK bool   `json:"caughtUp"`
 	}{st, orphans, v.grace.Seconds(), v.counters.Appended.Load(), v.counters.DeadLettered.Load(),
-		v.progress.Applied.Load(), v.progress.LagSeconds(), v.progress.CaughtUp.Load()})
+		v.progress.Applied.Load(), v.progress.LagSeconds(), lag(v.counters.LastPosition.Load(), v.progress.Checkpoint.Load()), v.progress.CaughtUp.Load()})
 }
 
 type timeline struct{ es *eventstore.Client }
@@ -293,4 +299,11 @@ func (a feedAdapter) Subscribe(ctx context.Context) (<-chan api.Change, error) {
 		}
 	}()
 	return out, nil
+}
+
+func lag(appended, checkpoint uint64) uint64 {
+	if appended > checkpoint {
+		return appended - checkpoint
+	}
+	return 0
 }

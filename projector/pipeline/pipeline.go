@@ -81,6 +81,8 @@ type Config struct {
 type Counters struct {
 	Appended     atomic.Int64
 	DeadLettered atomic.Int64
+	// LastPosition is the highest $all position an append returned.
+	LastPosition atomic.Uint64
 }
 
 // Defaults.
@@ -349,12 +351,18 @@ func (p *pipeline) process(ctx context.Context, it *item) error {
 	backoff := 50 * time.Millisecond
 	for {
 		start := time.Now()
-		_, err := p.cfg.Store.Append(ctx, d.Stream, eventstore.Any, ev)
+		res, err := p.cfg.Store.Append(ctx, d.Stream, eventstore.Any, ev)
 		p.m.appendTime.Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
 			p.m.appended.Inc()
 			p.cfg.Counters.Appended.Add(1)
+			for {
+				last := p.cfg.Counters.LastPosition.Load()
+				if res.Position <= last || p.cfg.Counters.LastPosition.CompareAndSwap(last, res.Position) {
+					break
+				}
+			}
 			p.markDone(it)
 			return nil
 		case errors.Is(err, eventstore.ErrStreamDeleted):

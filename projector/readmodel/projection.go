@@ -244,6 +244,7 @@ type Progress struct {
 	Applied       atomic.Int64 // events folded since start
 	LastEventUnix atomic.Int64 // Created of the last event committed, Unix ns
 	CaughtUp      atomic.Bool  // nothing was pending at the last check
+	Checkpoint    atomic.Uint64
 }
 
 // LagSeconds is how old the last committed event was when committed, 0
@@ -289,6 +290,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 			return err
 		}
 		lastCommit = time.Now()
+		if pos, ok := p.Checkpoint(); ok {
+			cfg.Progress.Checkpoint.Store(pos)
+		}
 		if !p.lastAt.IsZero() {
 			lagSeconds.Set(max(0, time.Since(p.lastAt).Seconds()))
 			cfg.Progress.LastEventUnix.Store(p.lastAt.UnixNano())
