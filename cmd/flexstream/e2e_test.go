@@ -201,6 +201,21 @@ func TestEndToEndOrphanLifecycles(t *testing.T) {
 	if strings.Contains(string(body), strings.TrimPrefix(timeout.CustomerPhone, "+")) || strings.Contains(string(body), twiliotest.DefaultBody) {
 		t.Errorf("timeline holds PII: %s", body)
 	}
+	if code := x.get("/readyz", nil); code != http.StatusOK {
+		t.Errorf("/readyz = %d after catching up", code)
+	}
+	resp, err = x.client.Get(p.api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`flexstream_projector_consumer_lag{partition="0"}`, "flexstream_projector_events_appended_total 24",
+		"flexstream_projection_events_applied_total", "flexstream_projection_lag_seconds", "flexstream_projection_lag_positions", "flexstream_api_requests_total"} {
+		if !strings.Contains(string(metrics), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, p.Stderr)
 	}
