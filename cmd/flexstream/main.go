@@ -43,17 +43,18 @@ type env struct {
 }
 
 var commands = map[string]command{
-	"up":           {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
-	"ingest":       {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
-	"projector":    {summary: "turn the events topic into history (event store) and views, and serve the query API", flags: projectorFlags},
-	"ingest bench": {summary: "measure webhook ingest over HTTP into in-process Kafka, against raw kafka-go produces", flags: ingestBenchFlags},
-	"store bench":  {summary: "measure the event store through the client, against the client+gRPC ceiling", flags: storeBenchFlags},
-	"store serve":  {summary: "serve the embedded event store alone (KurrentDB gRPC protocol) for any KurrentDB client", flags: storeServeFlags},
-	"version":      {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},
+	"up":              {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
+	"ingest":          {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
+	"projector bench": {summary: "measure the projector: Kafka → event store against the store alone, the fold, webhook → query API latency, read-model memory", flags: projectorBenchFlags},
+	"projector":       {summary: "turn the events topic into history (event store) and views, and serve the query API", flags: projectorFlags},
+	"ingest bench":    {summary: "measure webhook ingest over HTTP into in-process Kafka, against raw kafka-go produces", flags: ingestBenchFlags},
+	"store bench":     {summary: "measure the event store through the client, against the client+gRPC ceiling", flags: storeBenchFlags},
+	"store serve":     {summary: "serve the embedded event store alone (KurrentDB gRPC protocol) for any KurrentDB client", flags: storeServeFlags},
+	"version":         {summary: "print the version of flexstream and of the protocols' client libraries", flags: versionFlags},
 }
 
 // groups are first words of two-word commands.
-var groups = map[string]bool{"store": true, "ingest": true}
+var groups = map[string]bool{"store": true, "ingest": true, "projector": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv}))
@@ -146,7 +147,7 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-15s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag also reads FLEXSTREAM_<FLAG> from the environment (--kafka-addr: FLEXSTREAM_KAFKA_ADDR).")
 	fmt.Fprintln(w, "Run 'flexstream <command> --help' for a command's flags.")
