@@ -282,14 +282,16 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		cfg.Registry.MustRegister(applied, lagSeconds)
 	}
 	var mu sync.Mutex
-	var lastCommit time.Time
+	// oldest is when the oldest uncommitted event was applied: a commit is
+	// due once it has waited CommitInterval, however busy the stream.
+	var oldest time.Time
 	caughtUp := false
 	commit := func() error {
 		changes, err := p.Commit()
 		if err != nil {
 			return err
 		}
-		lastCommit = time.Now()
+		oldest = time.Time{}
 		if pos, ok := p.Checkpoint(); ok {
 			cfg.Progress.Checkpoint.Store(pos)
 		}
@@ -305,7 +307,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	done := make(chan struct{})
 	tickErr := make(chan error, 1)
 	go func() {
-		t := time.NewTicker(cfg.CommitInterval)
+		t := time.NewTicker(max(time.Millisecond, cfg.CommitInterval/5))
 		defer t.Stop()
 		for {
 			select {
@@ -314,7 +316,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 			case <-t.C:
 				mu.Lock()
 				var err error
-				if p.Pending() > 0 && time.Since(lastCommit) >= cfg.CommitInterval {
+				if p.Pending() > 0 && !oldest.IsZero() && time.Since(oldest) >= cfg.CommitInterval {
 					err = commit()
 				} else if p.Pending() == 0 && caughtUp {
 					lagSeconds.Set(0)
@@ -336,6 +338,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 			mu.Lock()
 			defer mu.Unlock()
 			p.Skip(pos)
+			if oldest.IsZero() && p.Pending() > 0 {
+				oldest = time.Now()
+			}
 			return nil
 		},
 		OnCaughtUp: func() {
@@ -362,6 +367,9 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		defer mu.Unlock()
 		if err := p.Apply(r); err != nil {
 			return err
+		}
+		if oldest.IsZero() {
+			oldest = time.Now()
 		}
 		applied.Inc()
 		cfg.Progress.Applied.Add(1)
