@@ -210,6 +210,29 @@ func (c *Client) ReadAll(ctx context.Context, from uint64, max uint64, fn func(R
 	return drain(rs, "$all", fn)
 }
 
+// LastEvent returns stream's last event; ErrStreamNotFound when it has
+// none.
+func (c *Client) LastEvent(ctx context.Context, stream string) (RecordedEvent, error) {
+	rs, err := c.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.End{}, Direction: esdb.Backwards}, 1)
+	if err != nil {
+		return RecordedEvent{}, wrap(err, "read", stream)
+	}
+	defer rs.Close()
+	var last RecordedEvent
+	found := false
+	err = drain(rs, stream, func(r RecordedEvent) error {
+		last, found = r, true
+		return nil
+	})
+	if err != nil {
+		return RecordedEvent{}, err
+	}
+	if !found {
+		return RecordedEvent{}, &Error{Op: "read", Stream: stream, kind: ErrStreamNotFound, Err: ErrStreamNotFound}
+	}
+	return last, nil
+}
+
 func drain(rs *esdb.ReadStream, stream string, fn func(RecordedEvent) error) error {
 	for {
 		ev, err := rs.Recv()

@@ -310,3 +310,23 @@ func TestSubscribeAllStartPointsFiltersAndErrors(t *testing.T) {
 		t.Fatalf("handler error: got %v", err)
 	}
 }
+
+func TestLastEvent(t *testing.T) {
+	ctx := context.Background()
+	s := startServer(t, t.TempDir(), "127.0.0.1:0")
+	c := connect(t, ctx, s.srv.ConnectionString())
+	if _, err := c.LastEvent(ctx, "missing-1"); !errors.Is(err, eventstore.ErrStreamNotFound) {
+		t.Fatalf("missing stream: %v", err)
+	}
+	var want eventstore.Event
+	for i := 0; i < 3; i++ {
+		want = ev(i)
+		if _, err := c.Append(ctx, "last-1", eventstore.Any, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := c.LastEvent(ctx, "last-1")
+	if err != nil || got.ID != want.ID || got.Revision != 2 {
+		t.Fatalf("last event %+v, %v; want revision 2, id %s", got, err, want.ID)
+	}
+}

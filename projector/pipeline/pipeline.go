@@ -35,6 +35,9 @@ type Source interface {
 // Appender is the event store.
 type Appender interface {
 	Append(ctx context.Context, stream string, exp eventstore.Expected, events ...eventstore.Event) (eventstore.AppendResult, error)
+	// LastEvent is a stream's last event (eventstore.ErrStreamNotFound if
+	// none): after a restart it says which records are already stored.
+	LastEvent(ctx context.Context, stream string) (eventstore.RecordedEvent, error)
 }
 
 // Publisher is the dead-letter producer.
@@ -126,6 +129,7 @@ func (c *Config) Validate() error {
 
 type metrics struct {
 	appended     prometheus.Counter
+	skipped      prometheus.Counter
 	deadLettered prometheus.Counter
 	appendTime   prometheus.Histogram
 	committed    *prometheus.GaugeVec
@@ -134,7 +138,9 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		appended:     prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
+		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_records_already_stored_total",
+			Help: "Records redelivered after a restart that the store already held (found by their Kafka offset)."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_dead_letters_total", Help: "Records sent to the dead-letter topic."}),
 		appendTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flexstream_projector_append_seconds", Help: "Time of one append to the event store.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
@@ -143,7 +149,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records behind the end of the partition at the last fetch, by partition."}, []string{"partition"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.appended, m.deadLettered, m.appendTime, m.committed, m.lag)
+		reg.MustRegister(m.appended, m.skipped, m.deadLettered, m.appendTime, m.committed, m.lag)
 	}
 	return m
 }
@@ -168,12 +174,28 @@ func Run(ctx context.Context, cfg Config) error {
 		wg.Add(1)
 		go func(q <-chan *item) {
 			defer wg.Done()
+			batch := make([]*item, 0, maxBatch)
 			for it := range q {
-				if err := p.process(workCtx, it); err != nil {
+				// Take what else is already waiting: a conversation's
+				// events that arrived together become one append.
+				batch = append(batch[:0], it)
+			more:
+				for len(batch) < maxBatch {
+					select {
+					case next, ok := <-q:
+						if !ok {
+							break more
+						}
+						batch = append(batch, next)
+					default:
+						break more
+					}
+				}
+				if err := p.processBatch(workCtx, batch); err != nil {
 					errc <- err
 					cancelWork()
 					// Drain without processing: nothing after a failed
-					// record of this key may be appended before it.
+					// record of a key may be appended before it.
 					for range q {
 					}
 					return
@@ -234,16 +256,34 @@ type pipeline struct {
 	offsets map[int]*partitionQueue
 }
 
+// recheckWindow is how many records of a partition, after a start, are
+// checked against the store: four times the in-flight bound, and never
+// less than the default's, so a restart with a smaller bound still
+// covers what an earlier run may have left uncommitted.
+func recheckWindow(maxInFlight int) int { return 4 * max(maxInFlight, DefaultMaxInFlight) }
+
+// maxBatch bounds the records a worker takes at once, and so the events
+// of one append. It is 1: a conversation's events that arrive together
+// could share an append (measured: far fewer appends), but a store finds
+// only the first event id of an append exactly — later ids only while
+// they are in its cache of recent ids, which a store restart empties — so
+// Twilio's retry of a webhook whose event sat in the middle of an earlier
+// append would be stored twice (TestEndToEndKill9MidStream caught it). One
+// event per append keeps every id findable.
+const maxBatch = 1
+
 // item is a fetched record on its way.
 type item struct {
-	msg  kafka.Message
-	done bool
+	msg     kafka.Message
+	done    bool
+	recheck bool // may have been appended before a restart
 }
 
 // partitionQueue holds a partition's records in fetch (offset) order
 // until they and all before them are done.
 type partitionQueue struct {
-	items []*item
+	items   []*item
+	fetched int // records fetched since start
 }
 
 func (p *pipeline) fetchLoop(ctx context.Context, queues []chan *item) error {
@@ -270,6 +310,11 @@ func (p *pipeline) fetchLoop(ctx context.Context, queues []chan *item) error {
 			p.offsets[m.Partition] = q
 		}
 		q.items = append(q.items, it)
+		// A crash leaves at most MaxInFlight records of a partition
+		// appended but not committed: only the first ones fetched after a
+		// start can already be in the store.
+		it.recheck = q.fetched < recheckWindow(p.cfg.MaxInFlight)
+		q.fetched++
 		p.mu.Unlock()
 		h := fnv.New32a()
 		h.Write(m.Key)
@@ -322,65 +367,160 @@ func (p *pipeline) markDone(it *item) {
 	p.mu.Unlock()
 }
 
-// process appends one record's event, or dead-letters it. A store that
-// does not answer is retried, with backoff, for as long as ctx lasts: the
-// record's key waits, and so does its offset.
-func (p *pipeline) process(ctx context.Context, it *item) error {
-	m := it.msg
-	rec := decode.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: make(map[string]string, len(m.Headers))}
-	for _, h := range m.Headers {
-		rec.Headers[h.Key] = string(h.Value)
+// processBatch appends a worker's records: those of one stream together,
+// in their order, as one append; what cannot be decoded is dead-lettered.
+// A store that does not answer is retried, with backoff, for as long as
+// ctx lasts: the records' keys wait, and so do their offsets.
+func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
+	type group struct {
+		stream  string
+		items   []*item
+		events  []eventstore.Event
+		recheck bool
 	}
-	d, err := p.cfg.Decoder.Decode(rec)
-	if err != nil {
-		if err := p.deadLetter(ctx, m, err); err != nil {
-			return err
+	var groups []*group
+	byStream := map[string]*group{}
+	for _, it := range items {
+		m := it.msg
+		rec := decode.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: make(map[string]string, len(m.Headers))}
+		for _, h := range m.Headers {
+			rec.Headers[h.Key] = string(h.Value)
 		}
-		p.markDone(it)
+		d, err := p.cfg.Decoder.Decode(rec)
+		if err != nil {
+			if err := p.deadLetter(ctx, m, err); err != nil {
+				return err
+			}
+			p.markDone(it)
+			continue
+		}
+		data, err := json.Marshal(d.Event)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", d.Event.Type, err)
+		}
+		meta, err := json.Marshal(d.Meta)
+		if err != nil {
+			return fmt.Errorf("encode metadata: %w", err)
+		}
+		g := byStream[d.Stream]
+		if g == nil {
+			g = &group{stream: d.Stream}
+			byStream[d.Stream] = g
+			groups = append(groups, g)
+		}
+		g.items = append(g.items, it)
+		g.events = append(g.events, eventstore.Event{ID: d.ID, Type: d.Event.Type, Data: data, Metadata: meta})
+		g.recheck = g.recheck || it.recheck
+	}
+	for _, g := range groups {
+		if g.recheck {
+			if err := p.dropStored(ctx, g.stream, &g.items, &g.events); err != nil {
+				return err
+			}
+		}
+		if len(g.events) > 0 {
+			if ok, err := p.appendGroup(ctx, g.stream, g.items, g.events); err != nil || !ok {
+				return err
+			}
+		}
+		for _, it := range g.items {
+			p.markDone(it)
+		}
+	}
+	return nil
+}
+
+// dropStored removes the records the stream already holds: its last
+// event's Kafka offset says how far an earlier run got. Each key's records
+// are appended in order, so everything of this partition up to that
+// offset is in. (The event ids would make the store ignore them too, but
+// KurrentDB's check is best effort; this one is exact.)
+func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item, events *[]eventstore.Event) error {
+	var last eventstore.RecordedEvent
+	var err error
+	backoff := 50 * time.Millisecond
+	for {
+		last, err = p.cfg.Store.LastEvent(ctx, stream)
+		if err == nil || errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) || ctx.Err() != nil {
+			break
+		}
+		p.log.Warn("reading a stream's last event failed; retrying", zap.String("stream", stream), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	if err != nil {
+		return nil // nothing stored (or the store will say so on append)
+	}
+	var meta struct {
+		Topic     string `json:"kafkaTopic"`
+		Partition int    `json:"kafkaPartition"`
+		Offset    int64  `json:"kafkaOffset"`
+	}
+	if json.Unmarshal(last.Metadata, &meta) != nil {
 		return nil
 	}
-	data, err := json.Marshal(d.Event)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", d.Event.Type, err)
+	keepItems, keepEvents := (*items)[:0:0], (*events)[:0:0]
+	for i, it := range *items {
+		m := it.msg
+		if m.Topic == meta.Topic && m.Partition == meta.Partition && m.Offset <= meta.Offset {
+			p.markDone(it) // already stored by an earlier run
+			p.m.skipped.Inc()
+			continue
+		}
+		keepItems, keepEvents = append(keepItems, it), append(keepEvents, (*events)[i])
 	}
-	meta, err := json.Marshal(d.Meta)
-	if err != nil {
-		return fmt.Errorf("encode metadata: %w", err)
-	}
-	ev := eventstore.Event{ID: d.ID, Type: d.Event.Type, Data: data, Metadata: meta}
+	*items, *events = keepItems, keepEvents
+	return nil
+}
+
+// appendGroup appends one stream's events; false when ctx ended first.
+func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item, events []eventstore.Event) (bool, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		start := time.Now()
-		res, err := p.cfg.Store.Append(ctx, d.Stream, eventstore.Any, ev)
+		res, err := p.cfg.Store.Append(ctx, stream, eventstore.Any, events...)
 		p.m.appendTime.Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
-			p.m.appended.Inc()
-			p.cfg.Counters.Appended.Add(1)
+			p.m.appended.Add(float64(len(events)))
+			p.cfg.Counters.Appended.Add(int64(len(events)))
 			for {
 				last := p.cfg.Counters.LastPosition.Load()
 				if res.Position <= last || p.cfg.Counters.LastPosition.CompareAndSwap(last, res.Position) {
 					break
 				}
 			}
-			p.markDone(it)
-			return nil
+			return true, nil
 		case errors.Is(err, eventstore.ErrStreamDeleted):
-			// The stream was tombstoned on purpose; the record cannot go
-			// there, and must not block its partition.
-			if err := p.deadLetter(ctx, m, err); err != nil {
-				return err
+			// The stream was tombstoned on purpose; the records cannot go
+			// there, and must not block their partition.
+			for _, it := range items {
+				if err := p.deadLetter(ctx, it.msg, err); err != nil {
+					return false, err
+				}
 			}
-			p.markDone(it)
-			return nil
+			return true, nil
+		case errors.Is(err, eventstore.ErrWrongExpectedVersion) && len(events) > 1:
+			// The store matched the first event id to an earlier append
+			// that differs from this one (a redelivery cut into other
+			// batches): one at a time, each is recognised or written.
+			for i := range events {
+				if ok, err := p.appendGroup(ctx, stream, items[i:i+1], events[i:i+1]); err != nil || !ok {
+					return ok, err
+				}
+			}
+			return true, nil
 		case ctx.Err() != nil:
-			return nil
+			return false, nil
 		}
-		p.log.Warn("append failed; retrying", zap.String("stream", d.Stream), zap.Duration("backoff", backoff), zap.Error(err))
+		p.log.Warn("append failed; retrying", zap.String("stream", stream), zap.Int("events", len(events)), zap.Duration("backoff", backoff), zap.Error(err))
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
