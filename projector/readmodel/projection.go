@@ -230,7 +230,7 @@ type RunConfig struct {
 	Events         *eventstore.Client
 	Feed           *Feed
 	CommitEvery    int           // events per commit at most (500)
-	CommitInterval time.Duration // longest an applied event waits for its commit (50 ms)
+	CommitInterval time.Duration // longest an applied event waits for its commit (20 ms)
 	Registry       prometheus.Registerer
 	Logger         *zap.Logger
 	// CaughtUp is called after the first commit that follows catching up.
@@ -263,7 +263,7 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		cfg.CommitEvery = 500
 	}
 	if cfg.CommitInterval == 0 {
-		cfg.CommitInterval = 50 * time.Millisecond
+		cfg.CommitInterval = 20 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
