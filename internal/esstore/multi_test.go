@@ -194,9 +194,10 @@ func TestIdempotencySpansRecords(t *testing.T) {
 	}
 }
 
-// The id index holds the first id of each append; the other ids are
-// recognised only while they are among the recent ones (Options.RecentIDs).
-// Past that, a retry with ExpectAny starting in the middle of an append is
+// The id index holds every id of an append of up to IndexEveryIDUpTo
+// events, and the first id of larger ones, whose other ids are recognised
+// only while they are among the recent ones (Options.RecentIDs). Past
+// that, a retry with ExpectAny starting in the middle of a large append is
 // new events, as documented at Store.Append; retries by revision and
 // retries from an append's first id stay exact.
 func TestIdempotencyAfterRecentIDsEviction(t *testing.T) {
@@ -214,12 +215,23 @@ func TestIdempotencyAfterRecentIDsEviction(t *testing.T) {
 		t.Fatalf("retry by revision = %+v, want %+v", res, want)
 	}
 	res = mustAppend(t, s, "a", Any(), evs(2, 3))
-	if want := (AppendResult{Revision: 8, Position: 15}); res != want {
-		t.Fatalf("retry from a forgotten middle id = %+v, want new events %+v", res, want)
+	if want := (AppendResult{Revision: 2, Position: 3, Idempotent: true}); res != want {
+		t.Fatalf("retry from a forgotten middle id of a small append = %+v, want %+v", res, want)
+	}
+	// A large append indexes its first id only.
+	big := make([]uint64, IndexEveryIDUpTo+1)
+	for i := range big {
+		big[i] = 1000 + uint64(i)
+	}
+	first := mustAppend(t, s, "big", NoStream(), evs(big...))
+	mustAppend(t, s, "other", Any(), evs(2000, 2001, 2002, 2003, 2004)) // pushes big's ids out of the recent ones
+	res = mustAppend(t, s, "big", Any(), evs(big[1:3]...))
+	if res.Idempotent || res.Revision != first.Revision+2 {
+		t.Fatalf("retry from a forgotten middle id of a large append = %+v, want new events after revision %d", res, first.Revision)
 	}
 	// The latest append's ids are recent: found whatever their place.
-	res = mustAppend(t, s, "a", Any(), evs(3))
-	if want := (AppendResult{Revision: 8, Position: 15, Idempotent: true}); res != want {
+	res = mustAppend(t, s, "big", Any(), evs(big[2]))
+	if want := (AppendResult{Revision: first.Revision + 2, Position: res.Position, Idempotent: true}); res != want {
 		t.Fatalf("retry of a recent middle id = %+v, want %+v", res, want)
 	}
 }

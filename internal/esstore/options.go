@@ -38,7 +38,8 @@ type Options struct {
 	StreamCacheSize int
 	// RecentIDs is how many event ids of the latest appends the writer
 	// remembers, with their revisions (DefaultRecentIDs when 0). The id
-	// index holds only the first event id of each append: a retry that
+	// index holds every id of small appends but only the first event id
+	// of an append of more than IndexEveryIDUpTo events: a retry that
 	// starts at another event of an earlier append is recognised as one
 	// only while that append's ids are among the last RecentIDs written
 	// (see Store.Append).

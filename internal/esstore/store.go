@@ -124,17 +124,17 @@ type Store interface {
 	// would give them (for ExpectRevision and ExpectNoStream), or anywhere
 	// in the stream in the same order (for ExpectAny/ExpectStreamExists),
 	// nothing is written and the original revision/position are returned
-	// with Idempotent set. The on-disk store finds an append's first
-	// event id exactly however old it is, and the ids that follow it at
-	// the revisions after it; an id that was not the first of its append
-	// is found only while that append is among the recent ones
-	// (Options.RecentIDs event ids), as with KurrentDB's cache of recent
-	// events. So a retry of a whole earlier append, or of any part of it
-	// by ExpectRevision/ExpectNoStream, is always recognised, but an
-	// ExpectAny/ExpectStreamExists retry that starts in the middle of an
-	// older append is not: it is written again as new events, or refused
-	// with *WrongExpectedVersionError if its first id matches another
-	// append's first id and the rest does not follow.
+	// with Idempotent set. The on-disk store finds every event id of an
+	// append of up to IndexEveryIDUpTo events exactly, however old it is;
+	// of a larger append it finds the first id exactly and the others
+	// while they are among the recent ones (Options.RecentIDs event ids),
+	// as with KurrentDB's cache of recent events. So a retry of a whole
+	// earlier append, of any part of a small one, or of any part of a
+	// large one by ExpectRevision/ExpectNoStream, is always recognised;
+	// an ExpectAny/ExpectStreamExists retry that starts in the middle of
+	// an older large append is not: it is written again as new events, or
+	// refused with *WrongExpectedVersionError if its first id matches
+	// another append's id and the rest does not follow.
 	// Errors: *WrongExpectedVersionError,
 	// ErrStreamDeleted, ErrInvalid, ErrClosed.
 	Append(ctx context.Context, stream string, exp Expected, events []EventData) (AppendResult, error)

@@ -115,6 +115,11 @@ func (w *writer) run(done chan<- struct{}) {
 	}
 }
 
+// IndexEveryIDUpTo is the largest append whose every event id goes into
+// the id index; larger appends (bulk imports) index their first id only,
+// and their other ids are found while they are recent (Options.RecentIDs).
+const IndexEveryIDUpTo = 32
+
 // maxGroupsInFlight bounds the groups applied but not yet known durable.
 const maxGroupsInFlight = 4
 
@@ -324,6 +329,15 @@ func (w *writer) apply(batch *pebble.Batch, r *appendRequest, pos *uint64, creat
 	w.val = appendU64(w.val[:0], next)
 	w.key = idKey(w.key[:0], ps.rec.sid, r.events[0].ID)
 	_ = batch.Set(w.key, w.val, nil)
+	if len(r.events) <= IndexEveryIDUpTo {
+		// Small appends — what the projector makes — index every id, so
+		// a retry of any one of them is found however old it is.
+		for i := 1; i < len(r.events); i++ {
+			w.val = appendU64(w.val[:0], next+uint64(i))
+			w.key = idKey(w.key[:0], ps.rec.sid, r.events[i].ID)
+			_ = batch.Set(w.key, w.val, nil)
+		}
+	}
 	for i := range r.events {
 		*pos++
 		ps.added(r.events[i].ID, *pos)

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/esstore"
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/projector/decode"
 )
@@ -254,6 +255,18 @@ type pipeline struct {
 
 	mu      sync.Mutex
 	offsets map[int]*partitionQueue
+
+	// tails holds, for the streams read since the start, where their last
+	// stored event came from (a storedTail): the store is read once per
+	// stream, and later records are compared with that.
+	tails sync.Map
+}
+
+// storedTail is the Kafka origin of a stream's last event at the start.
+type storedTail struct {
+	Topic     string `json:"kafkaTopic"`
+	Partition int    `json:"kafkaPartition"`
+	Offset    int64  `json:"kafkaOffset"`
 }
 
 // recheckWindow is how many records of a partition, after a start, are
@@ -263,14 +276,13 @@ type pipeline struct {
 func recheckWindow(maxInFlight int) int { return 4 * max(maxInFlight, DefaultMaxInFlight) }
 
 // maxBatch bounds the records a worker takes at once, and so the events
-// of one append. It is 1: a conversation's events that arrive together
-// could share an append (measured: far fewer appends), but a store finds
-// only the first event id of an append exactly — later ids only while
-// they are in its cache of recent ids, which a store restart empties — so
-// Twilio's retry of a webhook whose event sat in the middle of an earlier
-// append would be stored twice (TestEndToEndKill9MidStream caught it). One
-// event per append keeps every id findable.
-const maxBatch = 1
+// of one append: a conversation's events that arrive together share one.
+// It matches the embedded store's IndexEveryIDUpTo: a store finds every id
+// of such an append exactly, so Twilio's retry of a webhook whose event
+// sat in the middle of an earlier append is recognised even after a store
+// restart (TestEndToEndKill9MidStream). KurrentDB finds ids other than an
+// append's first one only in its cache of recent events.
+const maxBatch = esstore.IndexEveryIDUpTo
 
 // item is a fetched record on its way.
 type item struct {
@@ -423,6 +435,7 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 				return err
 			}
 		}
+
 		for _, it := range g.items {
 			p.markDone(it)
 		}
@@ -436,36 +449,38 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 // offset is in. (The event ids would make the store ignore them too, but
 // KurrentDB's check is best effort; this one is exact.)
 func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item, events *[]eventstore.Event) error {
-	var last eventstore.RecordedEvent
-	var err error
-	backoff := 50 * time.Millisecond
-	for {
-		last, err = p.cfg.Store.LastEvent(ctx, stream)
-		if err == nil || errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) || ctx.Err() != nil {
-			break
+	var tail storedTail
+	if t, ok := p.tails.Load(stream); ok {
+		tail = t.(storedTail)
+	} else {
+		var last eventstore.RecordedEvent
+		var err error
+		backoff := 50 * time.Millisecond
+		for {
+			last, err = p.cfg.Store.LastEvent(ctx, stream)
+			if err == nil || errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) || ctx.Err() != nil {
+				break
+			}
+			p.log.Warn("reading a stream's last event failed; retrying", zap.String("stream", stream), zap.Error(err))
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			backoff = min(backoff*2, 5*time.Second)
 		}
-		p.log.Warn("reading a stream's last event failed; retrying", zap.String("stream", stream), zap.Error(err))
-		select {
-		case <-time.After(backoff):
-		case <-ctx.Done():
+		if ctx.Err() != nil {
+			return nil
 		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
-	if err != nil {
-		return nil // nothing stored (or the store will say so on append)
-	}
-	var meta struct {
-		Topic     string `json:"kafkaTopic"`
-		Partition int    `json:"kafkaPartition"`
-		Offset    int64  `json:"kafkaOffset"`
-	}
-	if json.Unmarshal(last.Metadata, &meta) != nil {
-		return nil
+		tail.Offset = -1
+		if err == nil {
+			_ = json.Unmarshal(last.Metadata, &tail)
+		}
+		p.tails.Store(stream, tail)
 	}
 	keepItems, keepEvents := (*items)[:0:0], (*events)[:0:0]
 	for i, it := range *items {
 		m := it.msg
-		if m.Topic == meta.Topic && m.Partition == meta.Partition && m.Offset <= meta.Offset {
+		if m.Topic == tail.Topic && m.Partition == tail.Partition && m.Offset <= tail.Offset {
 			p.markDone(it) // already stored by an earlier run
 			p.m.skipped.Inc()
 			continue
