@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 
 	"go.uber.org/zap"
 
@@ -44,27 +43,17 @@ func ingestBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		dir := *data
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "flexstream-ingest-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
+		dir, cleanup, err := benchDir(*data, "flexstream-ingest-bench")
+		if err != nil {
+			return err
 		}
+		defer cleanup()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		if *cpuProfile != "" {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
 		where := "their own process"
 		if *inProcess {
 			where = "this process"

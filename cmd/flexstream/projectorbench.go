@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"runtime/pprof"
 
 	"go.uber.org/zap"
 
@@ -50,27 +49,17 @@ func projectorBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Log
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		dir := *data
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "flexstream-projector-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
+		dir, cleanup, err := benchDir(*data, "flexstream-projector-bench")
+		if err != nil {
+			return err
 		}
+		defer cleanup()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		if *cpuProfile != "" {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
 		fmt.Fprintf(e.stdout, "flexstream projector bench: in-process broker (sync writes %v, 1 partition), embedded event store (fsync), %d cores, %s\n",
 			c.SyncWrites, runtime.NumCPU(), runtime.Version())
 		rep, err := projectorbench.Run(ctx, c)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 
 	"go.uber.org/zap"
 
@@ -63,27 +61,17 @@ func storeBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger)
 	fs.StringVar(&c.Only, "only", "", "run one side only, null or store (for profiling; no ratios)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	return func(ctx context.Context, log *zap.Logger) error {
-		dir := *data
-		if dir == "" {
-			tmp, err := os.MkdirTemp("", "flexstream-bench")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			dir = tmp
+		dir, cleanup, err := benchDir(*data, "flexstream-bench")
+		if err != nil {
+			return err
 		}
+		defer cleanup()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		if *cpuProfile != "" {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if err := pprof.StartCPUProfile(f); err != nil {
-				return err
-			}
-			defer pprof.StopCPUProfile()
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
 		}
+		defer stopProfile()
 		fmt.Fprintf(e.stdout, "flexstream store bench: EventStore-Client-Go/v4 over loopback, %d cores, %s\n", runtime.NumCPU(), runtime.Version())
 		rep, err := esbench.Run(ctx, c)
 		if err != nil {
