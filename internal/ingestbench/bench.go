@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/flexstream/flexstream/ingest"
+	"github.com/flexstream/flexstream/internal/benchkit"
 	"github.com/flexstream/flexstream/internal/config"
 	"github.com/flexstream/flexstream/internal/embedkafka"
 	"github.com/flexstream/flexstream/internal/kafkaio"
@@ -219,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 			err = errors.Join(err, serr)
 		}
 	}()
-	client, closeClient := newClient(max(cfg.Clients, cfg.Senders))
+	client, closeClient := benchkit.HTTPClient(max(cfg.Clients, cfg.Senders))
 	defer closeClient()
 	webhookURL := srv.URL() + ingest.RouteTaskRouter.Path()
 
@@ -261,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 		ratios = append(ratios, in.Rate()/r.Rate())
 		fmt.Fprintf(cfg.Out, "round %d ratio ingest/raw: %.2f\n", round, ratios[len(ratios)-1])
 	}
-	rep = Report{Clients: cfg.Clients, Raw: median(raws), Ingest: median(ingests), Rounds: cfg.Rounds, Ratio: medianFloat(ratios)}
+	rep = Report{Clients: cfg.Clients, Raw: median(raws), Ingest: median(ingests), Rounds: cfg.Rounds, Ratio: benchkit.MedianFloat(ratios)}
 
 	if cfg.Rate > 0 {
 		rl, err := latencyPhase(ctx, func(i int) error { return producer.Publish(ctx, cbs[i%len(cbs)].rec) }, cfg.Rate, cfg.Duration, cfg.Senders)
@@ -439,18 +440,9 @@ func latencyPhase(ctx context.Context, send func(i int) error, rate float64, d t
 	slices.Sort(lag)
 	return Latency{
 		Rate: rate, Requests: r.Requests, Elapsed: time.Unix(0, last.Load()).Sub(start),
-		P50: quantile(lat, 0.50), P90: quantile(lat, 0.90), P99: quantile(lat, 0.99), P999: quantile(lat, 0.999), Max: lat[n-1],
-		LagP99: quantile(lag, 0.99), LagMax: lag[n-1],
+		P50: benchkit.Quantile(lat, 0.50), P90: benchkit.Quantile(lat, 0.90), P99: benchkit.Quantile(lat, 0.99), P999: benchkit.Quantile(lat, 0.999), Max: lat[n-1],
+		LagP99: benchkit.Quantile(lag, 0.99), LagMax: lag[n-1],
 	}, nil
-}
-
-// quantile is the nearest-rank quantile of sorted durations.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 func median(rs []Result) Result {
@@ -459,15 +451,6 @@ func median(rs []Result) Result {
 	}
 	sorted := append([]Result(nil), rs...)
 	sort.Slice(sorted, func(a, b int) bool { return sorted[a].Rate() < sorted[b].Rate() })
-	return sorted[len(sorted)/2]
-}
-
-func medianFloat(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(xs)
-	slices.Sort(sorted)
 	return sorted[len(sorted)/2]
 }
 

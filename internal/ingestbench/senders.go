@@ -1,17 +1,15 @@
 package ingestbench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
 	"time"
+
+	"github.com/flexstream/flexstream/internal/benchkit"
 )
 
 // ChildEnv carries a sender process's job. The webhook senders run in a
@@ -71,31 +69,12 @@ func (s *senders) latency(ctx context.Context, rate float64, d time.Duration, n 
 }
 
 func (s *senders) run(ctx context.Context, job senderJob) (senderResult, error) {
-	spec, err := json.Marshal(job)
-	if err != nil {
-		return senderResult{}, err
-	}
-	cmd := exec.CommandContext(ctx, s.command[0], s.command[1:]...)
-	cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	runErr := cmd.Run()
 	var res senderResult
-	if err := json.Unmarshal(lastLine(out.Bytes()), &res); err != nil {
-		return res, fmt.Errorf("sender process: %v; %v; stderr: %s", runErr, err, strings.TrimSpace(errOut.String()))
-	}
+	err := benchkit.RunChild(ctx, s.command, ChildEnv, job, &res)
 	if res.Err != "" {
 		return res, errors.New(res.Err)
 	}
-	return res, runErr
-}
-
-func lastLine(b []byte) []byte {
-	b = bytes.TrimSpace(b)
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		return b[i+1:]
-	}
-	return b
+	return res, err
 }
 
 // RunSender is the sender process's side: it builds the same signed
@@ -111,8 +90,7 @@ func RunSender(ctx context.Context, spec string, out io.Writer) error {
 	if err != nil {
 		res.Err = err.Error()
 	}
-	line, _ := json.Marshal(res)
-	_, _ = fmt.Fprintf(out, "%s\n", line)
+	benchkit.Reply(out, res)
 	return err
 }
 
@@ -121,7 +99,7 @@ func runSenderJob(ctx context.Context, job senderJob) (senderResult, error) {
 	if err != nil {
 		return senderResult{}, err
 	}
-	client, closeClient := newClient(max(job.Clients, job.Senders))
+	client, closeClient := benchkit.HTTPClient(max(job.Clients, job.Senders))
 	defer closeClient()
 	if job.Rate > 0 {
 		l, err := latencyPhase(ctx, func(i int) error { return post(ctx, client, job.URL, cbs[i%len(cbs)]) }, job.Rate, job.Duration, job.Senders)
@@ -132,16 +110,4 @@ func runSenderJob(ctx context.Context, job senderJob) (senderResult, error) {
 	}
 	r, err := ingestPhase(ctx, client, job.URL, cbs[:job.N], job.Clients)
 	return senderResult{Result: r}, err
-}
-
-// newClient is a keep-alive HTTP client for conns concurrent requests.
-func newClient(conns int) (*http.Client, func()) {
-	transport := &http.Transport{
-		Proxy:               nil, // loopback; never an environment's proxy
-		MaxIdleConns:        conns + 16,
-		MaxIdleConnsPerHost: conns + 16,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	return &http.Client{Transport: transport, Timeout: 30 * time.Second}, transport.CloseIdleConnections
 }

@@ -271,15 +271,6 @@ func median(rs []Result) Result {
 	return sorted[len(sorted)/2]
 }
 
-func medianFloat(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	sorted := slices.Clone(xs)
-	slices.Sort(sorted)
-	return sorted[len(sorted)/2]
-}
-
 func cmpFloat(a, b float64) int {
 	switch {
 	case a < b:
@@ -288,15 +279,6 @@ func cmpFloat(a, b float64) int {
 		return 1
 	}
 	return 0
-}
-
-// quantile is the nearest-rank quantile of sorted durations.
-func quantile(sorted []time.Duration, q float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(math.Ceil(q*float64(len(sorted)))) - 1
-	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
 func ms(d time.Duration) string {

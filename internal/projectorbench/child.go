@@ -1,15 +1,13 @@
 package projectorbench
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
-	"strings"
+
+	"github.com/flexstream/flexstream/internal/benchkit"
 )
 
 // ChildEnv carries a child process's job: the webhook senders of the
@@ -62,29 +60,10 @@ func run(ctx context.Context, command []string, job childJob) (childResult, erro
 	if len(command) == 0 {
 		return runJob(ctx, job)
 	}
-	spec, err := json.Marshal(job)
-	if err != nil {
-		return childResult{}, err
-	}
-	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
-	cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	runErr := cmd.Run()
 	var res childResult
-	if err := json.Unmarshal(lastLine(out.Bytes()), &res); err != nil {
-		return res, fmt.Errorf("child process: %v; %v; stderr: %s", runErr, err, strings.TrimSpace(errOut.String()))
-	}
+	err := benchkit.RunChild(ctx, command, ChildEnv, job, &res)
 	if res.Err != "" {
 		return res, errors.New(res.Err)
 	}
-	return res, runErr
-}
-
-func lastLine(b []byte) []byte {
-	b = bytes.TrimSpace(b)
-	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
-		return b[i+1:]
-	}
-	return b
+	return res, err
 }

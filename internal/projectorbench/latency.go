@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/flexstream/flexstream/ingest"
+	"github.com/flexstream/flexstream/internal/benchkit"
 	"github.com/flexstream/flexstream/internal/kafkaio"
 	"github.com/flexstream/flexstream/internal/pii"
 	"github.com/flexstream/flexstream/internal/twiliotest"
@@ -109,7 +110,7 @@ func runSender(ctx context.Context, job senderJob) (senderResult, error) {
 	for i := range hooks {
 		hooks[i] = sign(job.URL, latencyHook(ids, i))
 	}
-	client, closeClient := newClient(job.Senders)
+	client, closeClient := benchkit.HTTPClient(job.Senders)
 	defer closeClient()
 	answer := make([]time.Duration, n)
 	lag := make([]time.Duration, n)
@@ -166,8 +167,8 @@ func runSender(ctx context.Context, job senderJob) (senderResult, error) {
 	}
 	slices.Sort(ok)
 	slices.Sort(lag)
-	res.AnswerP50, res.AnswerP99 = quantile(ok, 0.5), quantile(ok, 0.99)
-	res.LagP99, res.LagMax = quantile(lag, 0.99), lag[n-1]
+	res.AnswerP50, res.AnswerP99 = benchkit.Quantile(ok, 0.5), benchkit.Quantile(ok, 0.99)
+	res.LagP99, res.LagMax = benchkit.Quantile(lag, 0.99), lag[n-1]
 	return res, nil
 }
 
@@ -194,18 +195,6 @@ func post(ctx context.Context, c *http.Client, url string, h signed) error {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	return nil
-}
-
-// newClient is a keep-alive HTTP client for conns concurrent requests.
-func newClient(conns int) (*http.Client, func()) {
-	transport := &http.Transport{
-		Proxy:               nil, // loopback; never an environment's proxy
-		MaxIdleConns:        conns + 16,
-		MaxIdleConnsPerHost: conns + 16,
-		IdleConnTimeout:     time.Minute,
-		DisableCompression:  true,
-	}
-	return &http.Client{Transport: transport, Timeout: 30 * time.Second}, transport.CloseIdleConnections
 }
 
 // runLatency starts the whole path as `up` does — broker, event store,
@@ -302,7 +291,7 @@ func runLatency(ctx context.Context, cfg Config, dir string) (l Latency, err err
 	}
 	slices.Sort(lat)
 	l.Requests, l.Failed = n, len(s.Failed)
-	l.P50, l.P90, l.P99, l.P999, l.Max = quantile(lat, 0.5), quantile(lat, 0.9), quantile(lat, 0.99), quantile(lat, 0.999), lat[n-1]
+	l.P50, l.P90, l.P99, l.P999, l.Max = benchkit.Quantile(lat, 0.5), benchkit.Quantile(lat, 0.9), benchkit.Quantile(lat, 0.99), benchkit.Quantile(lat, 0.999), lat[n-1]
 	l.AnswerP50, l.AnswerP99, l.LagP99, l.LagMax = s.AnswerP50, s.AnswerP99, s.LagP99, s.LagMax
 	fmt.Fprintf(cfg.Out, "latency, open loop at %.0f webhooks/s for %s to %d conversations, %d senders: %d webhooks, %d failed, %d never seen; to visible p50 %s p90 %s p99 %s p99.9 %s max %s; ingest's answer p50 %s p99 %s; send lag p99 %s max %s\n",
 		cfg.Rate, cfg.Duration, cfg.LatencyConversations, cfg.Senders, n, l.Failed, l.Lost, ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.AnswerP50), ms(l.AnswerP99), ms(l.LagP99), ms(l.LagMax))
@@ -316,7 +305,7 @@ func runLatency(ctx context.Context, cfg Config, dir string) (l Latency, err err
 // retried until ingest takes it (it answers 503 until it has seen Kafka),
 // and waits until the feed shows them all.
 func warmUp(ctx context.Context, w *watcher, url string) error {
-	client, closeClient := newClient(4)
+	client, closeClient := benchkit.HTTPClient(4)
 	defer closeClient()
 	ids := conversationIDs(seedWarmUp, 20)
 	deadline := time.Now().Add(time.Minute)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/flexstream/flexstream/internal/benchkit"
 	"github.com/flexstream/flexstream/internal/embedkafka"
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
@@ -166,7 +167,7 @@ func runThroughput(ctx context.Context, cfg Config, dir string) (Throughput, err
 		ratios = append(ratios, pr.Rate()/st.Rate())
 		fmt.Fprintf(cfg.Out, "round %d ratio projector/store: %.3f\n", round, ratios[len(ratios)-1])
 	}
-	t.Store, t.Projector, t.Ratio = median(stores), median(projs), medianFloat(ratios)
+	t.Store, t.Projector, t.Ratio = median(stores), median(projs), benchkit.MedianFloat(ratios)
 	return t, nil
 }
 
