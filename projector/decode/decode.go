@@ -260,8 +260,9 @@ func (d *Decoder) taskRouterEvent(eventType string, f fields) domain.Event {
 func (d *Decoder) pseudonymiseJSON(v any) any {
 	switch x := v.(type) {
 	case string:
-		// Only digits or an @ can make a phone number or e-mail address.
-		if !strings.ContainsAny(x, "0123456789@") {
+		// Only digits or an @ can make a phone number or e-mail address;
+		// Twilio SIDs, the commonest strings with digits here, are neither.
+		if !strings.ContainsAny(x, "0123456789@") || isTwilioSid(x) {
 			return x
 		}
 		if p := d.pii.Address(x); p != x {
@@ -373,6 +374,12 @@ func (d *Decoder) participant(e *domain.Event, f fields) {
 			e.Role = domain.RoleCustomer
 		}
 	}
+}
+
+// isTwilioSid reports whether s has the shape of any Twilio SID: two
+// upper-case letters and 32 hex digits.
+func isTwilioSid(s string) bool {
+	return len(s) == 34 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && isSid(s, s[:2])
 }
 
 func isSid(s, prefix string) bool {
