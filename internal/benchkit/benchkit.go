@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flexstream/flexstream/internal/twiliotest"
 )
 
 // RunChild starts command with job, as JSON, in the environment variable
@@ -83,4 +85,31 @@ func HTTPClient(conns int) (*http.Client, func()) {
 		DisableCompression:  true,
 	}
 	return &http.Client{Transport: transport, Timeout: 30 * time.Second}, transport.CloseIdleConnections
+}
+
+// PostWebhook sends a form webhook signed beforehand (signing is not what
+// a bench measures), with Twilio's headers, and wants 200. The answer is
+// read to the end so the connection is reused.
+func PostWebhook(ctx context.Context, c *http.Client, url string, body []byte, signature, idempotencyToken string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", twiliotest.ContentTypeForm)
+	req.Header.Set("User-Agent", twiliotest.UserAgent)
+	req.Header.Set(twiliotest.HeaderSignature, signature)
+	if idempotencyToken != "" {
+		req.Header.Set(twiliotest.HeaderIdempotency, idempotencyToken)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+		return fmt.Errorf("webhook answered %d %s, want 200: %s", resp.StatusCode, http.StatusText(resp.StatusCode), bytes.TrimSpace(msg))
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
 }

@@ -8,7 +8,6 @@
 package ingestbench
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -375,24 +374,7 @@ func ingestPhase(ctx context.Context, c *http.Client, webhookURL string, cbs []c
 
 // post sends one callback as Twilio does and wants 200.
 func post(ctx context.Context, c *http.Client, webhookURL string, cb callback) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, webhookURL, bytes.NewReader(cb.body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", twiliotest.ContentTypeForm)
-	req.Header.Set("User-Agent", twiliotest.UserAgent)
-	req.Header.Set(twiliotest.HeaderSignature, cb.sig)
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return fmt.Errorf("webhook answered %d %s, want 200: %s", resp.StatusCode, http.StatusText(resp.StatusCode), bytes.TrimSpace(msg))
-	}
-	_, _ = io.Copy(io.Discard, resp.Body) // keep the connection reusable
-	return nil
+	return benchkit.PostWebhook(ctx, c, webhookURL, cb.body, cb.sig, "")
 }
 
 // latencyPhase sends rate webhooks/s for d on a fixed schedule: request i

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -174,27 +173,7 @@ func runSender(ctx context.Context, job senderJob) (senderResult, error) {
 
 // post sends one webhook as Twilio does and wants 200.
 func post(ctx context.Context, c *http.Client, url string, h signed) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(h.body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", twiliotest.ContentTypeForm)
-	req.Header.Set("User-Agent", twiliotest.UserAgent)
-	req.Header.Set(twiliotest.HeaderSignature, h.sig)
-	if h.idem != "" {
-		req.Header.Set(twiliotest.HeaderIdempotency, h.idem)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return fmt.Errorf("webhook: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
-		return fmt.Errorf("webhook answered %d, want 200: %s", resp.StatusCode, bytes.TrimSpace(msg))
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return nil
+	return benchkit.PostWebhook(ctx, c, url, h.body, h.sig, h.idem)
 }
 
 // runLatency starts the whole path as `up` does — broker, event store,
