@@ -38,3 +38,28 @@ func startCPUProfile(path string) (stop func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// benchSetup is a bench's directory (benchDir) and CPU profile
+// (startCPUProfile); done ends the profile and removes a temporary
+// directory.
+func benchSetup(data, pattern, cpuProfile string) (dir string, done func(), err error) {
+	dir, cleanup, err := benchDir(data, pattern)
+	if err != nil {
+		return "", nil, err
+	}
+	stop, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return dir, func() { stop(); cleanup() }, nil
+}
+
+// selfCommand runs this binary again with args: a bench's child process.
+func selfCommand(args ...string) ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("child process: %w", err)
+	}
+	return append([]string{exe}, args...), nil
+}

@@ -33,27 +33,22 @@ func ingestBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 			return ingestbench.RunSender(ctx, spec, e.stdout)
 		}
 		if !*inProcess {
-			exe, err := os.Executable()
+			cmd, err := selfCommand("ingest", "bench", "--log-level", "error")
 			if err != nil {
-				return fmt.Errorf("sender process: %w", err)
+				return err
 			}
-			c.SenderCommand = []string{exe, "ingest", "bench", "--log-level", "error"}
+			c.SenderCommand = cmd
 		}
 		c.DataDir = "-" // checked below, once the flags are known good
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		dir, cleanup, err := benchDir(*data, "flexstream-ingest-bench")
+		dir, done, err := benchSetup(*data, "flexstream-ingest-bench", *cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer cleanup()
+		defer done()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		stopProfile, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
 		where := "their own process"
 		if *inProcess {
 			where = "this process"

@@ -39,27 +39,22 @@ func projectorBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Log
 			return projectorbench.RunChild(ctx, spec, e.stdout)
 		}
 		if !*inProcess {
-			exe, err := os.Executable()
+			cmd, err := selfCommand("projector", "bench", "--log-level", "error")
 			if err != nil {
-				return fmt.Errorf("child process: %w", err)
+				return err
 			}
-			c.ChildCommand = []string{exe, "projector", "bench", "--log-level", "error"}
+			c.ChildCommand = cmd
 		}
 		c.DataDir = "-" // checked below, once the flags are known good
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		dir, cleanup, err := benchDir(*data, "flexstream-projector-bench")
+		dir, done, err := benchSetup(*data, "flexstream-projector-bench", *cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer cleanup()
+		defer done()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		stopProfile, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
 		fmt.Fprintf(e.stdout, "flexstream projector bench: in-process broker (sync writes %v, 1 partition), embedded event store (fsync), %d cores, %s\n",
 			c.SyncWrites, runtime.NumCPU(), runtime.Version())
 		rep, err := projectorbench.Run(ctx, c)

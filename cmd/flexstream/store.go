@@ -61,17 +61,12 @@ func storeBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger)
 	fs.StringVar(&c.Only, "only", "", "run one side only, null or store (for profiling; no ratios)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	return func(ctx context.Context, log *zap.Logger) error {
-		dir, cleanup, err := benchDir(*data, "flexstream-bench")
+		dir, done, err := benchSetup(*data, "flexstream-bench", *cpuProfile)
 		if err != nil {
 			return err
 		}
-		defer cleanup()
+		defer done()
 		c.DataDir, c.Logger, c.Out = dir, log, e.stdout
-		stopProfile, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stopProfile()
 		fmt.Fprintf(e.stdout, "flexstream store bench: EventStore-Client-Go/v4 over loopback, %d cores, %s\n", runtime.NumCPU(), runtime.Version())
 		rep, err := esbench.Run(ctx, c)
 		if err != nil {
