@@ -299,7 +299,9 @@ func TestEndToEndKill9MidStream(t *testing.T) {
 			}
 		}
 	}
-	es, err := eventstore.Connect(context.Background(), eventstore.Config{ConnString: p.store})
+	connectCtx, cancelConnect := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelConnect()
+	es, err := eventstore.Connect(connectCtx, eventstore.Config{ConnString: p.store, ConnectTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +311,10 @@ func TestEndToEndKill9MidStream(t *testing.T) {
 		var events []eventstore.RecordedEvent
 		eventually(t, stream, func() (bool, string) {
 			events = events[:0]
-			_ = es.ReadStream(context.Background(), stream, 0, eventstore.All, func(r eventstore.RecordedEvent) error {
+			// Every call is bounded: a test must fail, never hang.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = es.ReadStream(ctx, stream, 0, eventstore.All, func(r eventstore.RecordedEvent) error {
 				events = append(events, r)
 				return nil
 			})
