@@ -290,3 +290,13 @@ func wrap(err error, op, stream string) error {
 	}
 	return &Error{Op: op, Stream: stream, kind: kind, Err: err}
 }
+
+// SetMaxCount keeps only the latest n events of stream readable (its
+// $maxCount metadata): for streams where only the last event matters,
+// such as checkpoints.
+func (c *Client) SetMaxCount(ctx context.Context, stream string, n uint64) error {
+	var m esdb.StreamMetadata
+	m.SetMaxCount(n)
+	_, err := c.c.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, m)
+	return wrap(err, "set metadata", stream)
+}

@@ -60,7 +60,7 @@ func (c *Client) SubscribeAll(ctx context.Context, opts SubscribeOptions, h Hand
 		if last == nil && opts.FromEnd {
 			// Pin "the end" to a position now, so a drop before the first
 			// event cannot skip what was appended meanwhile.
-			head, err := c.headPosition(ctx)
+			head, err := c.HeadPosition(ctx)
 			if err == nil {
 				last = &head
 			} else if ctx.Err() == nil {
@@ -134,8 +134,8 @@ func (c *Client) subscribeOnce(ctx context.Context, opts SubscribeOptions, last 
 	}
 }
 
-// headPosition is the position of the last event in $all (0 if empty).
-func (c *Client) headPosition(ctx context.Context) (uint64, error) {
+// HeadPosition is the position of the last event in $all (0 if empty).
+func (c *Client) HeadPosition(ctx context.Context) (uint64, error) {
 	rs, err := c.c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	if err != nil {
 		return 0, wrap(err, "read", "$all")
