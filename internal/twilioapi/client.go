@@ -21,6 +21,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -59,6 +60,12 @@ func (c *Config) Validate() error {
 		return config.Errorf("TWILIO_ACCOUNT_SID", "an account SID is required")
 	case c.AuthToken == "":
 		return config.Errorf("TWILIO_AUTH_TOKEN", "an auth token is required")
+	case !alnum.MatchString(c.AccountSid):
+		// twilio-go refuses any other character at every call (error
+		// 21222); better said once, at start.
+		return config.Errorf("TWILIO_ACCOUNT_SID", "want letters and digits only")
+	case !alnum.MatchString(c.AuthToken):
+		return config.Errorf("TWILIO_AUTH_TOKEN", "want letters and digits only (error 21224)")
 	case c.Timeout < 0:
 		return config.Errorf("twilio-timeout", "want a positive duration, got %s", c.Timeout)
 	}
@@ -70,6 +77,8 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+var alnum = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
 
 // Client makes REST calls through twilio-go.
 type Client struct {

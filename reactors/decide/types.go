@@ -75,7 +75,7 @@ type Action struct {
 // Plan is a decision: the actions to take, in order, and why. A plan
 // with no actions is a decision to do nothing (Skip says why).
 type Plan struct {
-	Kind    string   `json:"kind"`           // the trigger kind the rule was chosen for
+	Kind    string   `json:"kind"`            // the trigger kind the rule was chosen for
 	Cause   string   `json:"cause,omitempty"` // for task.canceled
 	Rule    string   `json:"rule,omitempty"`  // the policy rule that fired: "<kind>/<rule name>"
 	Reason  string   `json:"reason"`          // one human line: why these actions (or none)
@@ -89,14 +89,16 @@ type Plan struct {
 
 // Reasons to do nothing.
 const (
-	SkipNoConversation = "no-conversation"  // the task names no conversation (or channel, for close/reinvite)
+	SkipNoConversation = "no-conversation" // the task names no conversation (or channel, for close/reinvite)
 	SkipClosed         = "conversation-closed"
-	SkipLiveTask       = "live-task"        // another task of the conversation is live: someone is on it
-	SkipAgentPresent   = "agent-present"    // an agent is in the conversation
-	SkipExpired        = "expired"          // the trigger is older than the rule's deadline (catch-up after downtime)
-	SkipNoRule         = "no-rule"          // no policy rule matched
-	SkipNotTargeted    = "not-targeted"     // reservation.rejected on an invite that named no worker
-	SkipTaskLive       = "task-live"        // the trigger's task is not over (e.g. a rejected reservation, task re-routed)
+	SkipLiveTask       = "live-task"     // another task of the conversation is live: someone is on it
+	SkipAgentPresent   = "agent-present" // an agent is in the conversation
+	SkipExpired        = "expired"       // the trigger is older than the rule's deadline (catch-up after downtime)
+	SkipNoRule         = "no-rule"       // no policy rule matched
+	SkipNotTargeted    = "not-targeted"  // reservation.rejected on an invite that named no worker
+	SkipTaskLive       = "task-live"     // the trigger's task is not over (e.g. a rejected reservation, task re-routed)
+	SkipServed         = "served"        // the trigger's task was served after all (wrapping or completed)
+	SkipNoAction       = "no-action"     // a rule matched but none of its actions can be taken (e.g. a free-form message outside WhatsApp's 24-hour window)
 )
 
 // Trigger is the ended task: the id of the store event that made it a
@@ -112,8 +114,8 @@ type Trigger struct {
 // deciding, folded from the conversation's stream (or the task's own
 // stream when the task names no conversation) by StateFrom.
 type State struct {
-	Conversation fold.ConversationView     // zero Sid when unknown
-	Tasks        map[string]fold.TaskView  // every task of the stream, by SID
+	Conversation fold.ConversationView    // zero Sid when unknown
+	Tasks        map[string]fold.TaskView // every task of the stream, by SID
 	// ChatServiceSid is the Conversations service (IS…) the conversation
 	// belongs to: messages are sent through the service-scoped API.
 	ChatServiceSid string
