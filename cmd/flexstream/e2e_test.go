@@ -46,13 +46,18 @@ type e2e struct {
 	client *http.Client
 }
 
-func newE2E(t *testing.T, p *upProcess, data string) *e2e {
+// newE2E signs webhooks with token, by default the local one `up` keeps
+// in the data directory.
+func newE2E(t *testing.T, p *upProcess, data string, token ...string) *e2e {
+	c := &http.Client{Timeout: 20 * time.Second}
+	t.Cleanup(c.CloseIdleConnections)
+	if len(token) > 0 {
+		return &e2e{t: t, p: p, token: token[0], client: c}
+	}
 	raw, err := os.ReadFile(filepath.Join(data, webhookTokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &http.Client{Timeout: 20 * time.Second}
-	t.Cleanup(c.CloseIdleConnections)
 	return &e2e{t: t, p: p, token: strings.TrimSpace(string(raw)), client: c}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -63,6 +65,14 @@ func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
 		{"projector without a pseudonym key", []string{"projector", "--data", "DATA"}, nil, "FLEXSTREAM_PSEUDONYM_KEY"},
 		{"projector bad api addr", []string{"projector", "--api-addr", "nohost"}, nil, "--api-addr"},
 		{"projector short API token", []string{"projector"}, map[string]string{"FLEXSTREAM_API_TOKEN": "short"}, "FLEXSTREAM_API_TOKEN"},
+		{"reactors without Twilio credentials", []string{"reactors"}, nil, "TWILIO_ACCOUNT_SID"},
+		{"reactors token twilio-go refuses", []string{"reactors"}, map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "a-b"}, "TWILIO_AUTH_TOKEN"},
+		{"reactors bad Twilio URL", []string{"reactors", "--twilio-api-url", "localhost:9"}, map[string]string{"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "ab"}, "--twilio-api-url"},
+		{"reactors missing policy file", []string{"reactors", "--dry-run", "--policy", "/nonexistent/policy.yaml"}, nil, "--policy"},
+		{"reactors bad policy", []string{"reactors", "--dry-run", "--policy", "BADPOLICY"}, nil, "triggers.workflow.timeout[0].actions[0].reinvite.workflow"},
+		{"reactors bad lease", []string{"reactors", "--dry-run", "--lease", "1ms"}, nil, "--lease"},
+		{"up bad policy", []string{"up", "--policy", "BADPOLICY"}, nil, "--policy"},
+		{"up bad reactors addr", []string{"up", "--reactors-addr", "nohost"}, nil, "--reactors-addr"},
 		{"up bad orphan grace", []string{"up", "--orphan-grace", "10ms"}, nil, "--orphan-grace"},
 		{"up bad ingest addr", []string{"up", "--ingest-addr", "nohost"}, nil, "--ingest-addr"},
 		{"short pseudonym key", []string{"up", "--data", "DATA", "--kafka-addr", "127.0.0.1:0"}, map[string]string{"FLEXSTREAM_PSEUDONYM_KEY": "short"}, "FLEXSTREAM_PSEUDONYM_KEY"},
@@ -72,6 +82,13 @@ func TestInvalidConfigurationIsOneLineNamingTheSetting(t *testing.T) {
 			for i, a := range tt.args {
 				if a == "DATA" {
 					tt.args[i] = t.TempDir()
+				}
+				if a == "BADPOLICY" {
+					tt.args[i] = filepath.Join(t.TempDir(), "policy.yaml")
+					bad := "version: 1\ntriggers:\n  workflow.timeout:\n    - name: x\n      actions:\n        - reinvite: { workflow: WQ123 }\n  task.bogus: []\n"
+					if err := os.WriteFile(tt.args[i], []byte(bad), 0o600); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			code, out, errOut := runArgs(t, tt.args, tt.env)

@@ -31,6 +31,7 @@ type upConfig struct {
 	StoreAddr       string
 	Ingest          ingestOptions
 	Projector       projectorOptions
+	Reactors        reactorOptions
 }
 
 // Validate names the bad field.
@@ -50,6 +51,9 @@ func (c upConfig) Validate() error {
 		return err
 	}
 	if err := c.Projector.validate(); err != nil {
+		return err
+	}
+	if _, err := c.Reactors.validate(); err != nil {
 		return err
 	}
 	if c.Retention < time.Hour {
@@ -86,6 +90,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	fs.BoolVar(&c.KafkaSyncWrites, "kafka-sync-writes", true, "fsync every produced batch before acknowledging it (off: faster, a crash may lose acknowledged records)")
 	c.Ingest.register(fs)
 	c.Projector.register(fs)
+	c.Reactors.register(fs)
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
 			return err
@@ -177,6 +182,26 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 		}
 	}()
 
+	// Without Twilio credentials there is no Twilio to call: the
+	// reactors record their decisions (dry run) until credentials or a
+	// stand-in (--twilio-api-url, with credentials for it) are given.
+	if !hasTwilioCredentials(e) {
+		c.Reactors.dryRun = true
+	}
+	ec, err := c.Reactors.engineConfig(e)
+	if err != nil {
+		return err
+	}
+	react, err := startReactors(ctx, c.Reactors, ec, es, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := react.Close(); err != nil {
+			log.Error("reactors close", zap.Error(err))
+		}
+	}()
+
 	tokens, tokenSource, err := upAuthTokens(e, dir.Path())
 	if err != nil {
 		return err
@@ -201,6 +226,14 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	fmt.Fprintf(e.stdout, "flexstream up: Twilio webhooks on %s%s, %s, %s (signatures checked with %s)\n", ingestSrv.URL(),
 		ingest.RouteTaskRouter.Path(), ingest.RouteConversations.Path(), ingest.RouteEventStreams.Path(), tokenSource)
 	fmt.Fprintf(e.stdout, "flexstream up: query API on %s (/v1/conversations, /v1/stats, /v1/events, /openapi.json)\n", proj.APIURL())
+	reactMode := "calling Twilio"
+	switch {
+	case c.Reactors.dryRun:
+		reactMode = "dry run (no Twilio credentials: decisions recorded, Twilio not called)"
+	case c.Reactors.apiURL != "":
+		reactMode = "calling " + c.Reactors.apiURL
+	}
+	fmt.Fprintf(e.stdout, "flexstream up: reactors %s; metrics on %s\n", reactMode, react.URL())
 	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
 
 	<-ctx.Done()

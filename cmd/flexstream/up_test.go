@@ -52,24 +52,34 @@ type upProcess struct {
 	addr   string // where Kafka listens
 	store  string // the event store's connection string
 	ingest string // base URL of the webhook endpoints
-	api    string // base URL of the query API
+	api      string // base URL of the query API
+	reactors string // base URL of the reactors' /metrics
 }
 
 var (
 	listenLine  = regexp.MustCompile(`Kafka listening on (\S+)`)
 	webhookLine = regexp.MustCompile(`Twilio webhooks on (http://[^/\s]+)/webhooks/`)
 	apiLine     = regexp.MustCompile(`query API on (http://\S+)`)
+	reactorLine = regexp.MustCompile(`reactors .*; metrics on (http://\S+)`)
 )
 
 // startUp runs `flexstream up` and waits for it to say where Kafka and the
 // event store listen.
 func startUp(t *testing.T, dataDir, addr string, extra ...string) *upProcess {
 	t.Helper()
-	args := append([]string{"up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	return startUpEnv(t, dataDir, addr, nil, extra...)
+}
+
+// startUpEnv is startUp with environment variables (NAME=value) that
+// override the test's clean defaults.
+func startUpEnv(t *testing.T, dataDir, addr string, env []string, extra ...string) *upProcess {
+	t.Helper()
+	args := append([]string{"up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--reactors-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=", "TWILIO_AUTH_TOKEN=", "TWILIO_AUTH_TOKEN_SECONDARY=", "FLEXSTREAM_API_TOKEN=")
-	p, got := testutil.Start(t, cmd, listenLine, storeLine, webhookLine, apiLine)
-	return &upProcess{Process: p, addr: got[0], store: got[1], ingest: got[2], api: got[3]}
+	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=", "TWILIO_ACCOUNT_SID=", "TWILIO_AUTH_TOKEN=", "TWILIO_AUTH_TOKEN_SECONDARY=", "FLEXSTREAM_API_TOKEN=")
+	cmd.Env = append(cmd.Env, env...)
+	p, got := testutil.Start(t, cmd, listenLine, storeLine, webhookLine, apiLine, reactorLine)
+	return &upProcess{Process: p, addr: got[0], store: got[1], ingest: got[2], api: got[3], reactors: got[4]}
 }
 
 // stop sends sig and waits for the process to end.
@@ -208,7 +218,7 @@ func TestUpKeepsRecordsAcrossRestarts(t *testing.T) {
 func TestUpRefusesABusyDataDirectory(t *testing.T) {
 	data := t.TempDir()
 	p := startUp(t, data, freeAddr(t))
-	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", data, "--kafka-addr", freeAddr(t), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--reactors-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "in use by another flexstream process") {
 		t.Fatalf("second up on the same data: %v\n%s", err, out)
 	}
@@ -223,7 +233,7 @@ func TestUpRefusesATakenPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String(), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0").CombinedOutput()
+	out, err := exec.Command(binary, "up", "--data", t.TempDir(), "--kafka-addr", l.Addr().String(), "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--reactors-addr", "127.0.0.1:0").CombinedOutput()
 	if err == nil || !strings.Contains(string(out), l.Addr().String()) {
 		t.Fatalf("up on a taken port: %v\n%s", err, out)
 	}
