@@ -49,9 +49,9 @@ func TestMain(m *testing.M) {
 
 type upProcess struct {
 	*testutil.Process
-	addr   string // where Kafka listens
-	store  string // the event store's connection string
-	ingest string // base URL of the webhook endpoints
+	addr     string // where Kafka listens
+	store    string // the event store's connection string
+	ingest   string // base URL of the webhook endpoints
 	api      string // base URL of the query API
 	reactors string // base URL of the reactors' /metrics
 }
