@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twilio/twilio-go"
@@ -107,9 +108,20 @@ type Response struct {
 // Do runs fn, which makes twilio-go calls, with a RestClient bound to ctx
 // and the call timeout. The Response is that of the last HTTP exchange fn
 // made. Errors are returned as twilio-go made them (a
-// *client.TwilioRestError for an HTTP error), wrapped by Error when the
-// call was answered.
+// *client.TwilioRestError for an HTTP error).
 func (c *Client) Do(ctx context.Context, fn func(*twilio.RestClient) error) (Response, error) {
+	rest, last := c.Rest(ctx)
+	err := fn(rest)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	return last(), err
+}
+
+// Rest returns a RestClient whose calls are bound to ctx and the call
+// timeout, and a function giving the last HTTP response it saw. It is
+// for one goroutine: Do is the way to use it per call.
+func (c *Client) Rest(ctx context.Context) (*twilio.RestClient, func() Response) {
 	rec := &recorder{ctx: ctx, timeout: c.cfg.Timeout, base: c.base, next: c.cfg.Transport}
 	// No http.Client.Timeout: twilio-go never closes the body of an error
 	// answer, and with a client timeout each one would leave net/http's
@@ -126,11 +138,7 @@ func (c *Client) Do(ctx context.Context, fn func(*twilio.RestClient) error) (Res
 			HTTPClient:  httpc,
 		},
 	})
-	err := fn(rest)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-	}
-	return rec.resp, err
+	return rest, rec.last
 }
 
 // recorder is one call's transport.
@@ -139,7 +147,21 @@ type recorder struct {
 	timeout time.Duration
 	base    *url.URL
 	next    http.RoundTripper
-	resp    Response
+
+	mu   sync.Mutex // a RestClient from Rest may be shared
+	resp Response
+}
+
+func (r *recorder) last() Response {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resp
+}
+
+func (r *recorder) set(resp Response) {
+	r.mu.Lock()
+	r.resp = resp
+	r.mu.Unlock()
 }
 
 // maxErrorBody bounds what is read of an error answer (Twilio's are a
@@ -157,10 +179,10 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := r.next.RoundTrip(req)
 	if err != nil {
 		cancel()
-		r.resp = Response{}
+		r.set(Response{})
 		return nil, err
 	}
-	r.resp = Response{Status: res.StatusCode, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+	r.set(Response{Status: res.StatusCode, RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())})
 	if res.StatusCode >= 400 {
 		body, err := io.ReadAll(io.LimitReader(res.Body, maxErrorBody))
 		res.Body.Close()

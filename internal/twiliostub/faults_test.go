@@ -24,8 +24,8 @@ func TestFailNextAnswersWithoutEffect(t *testing.T) {
 	if te.Code != 20429 {
 		t.Errorf("code = %d, want 20429", te.Code)
 	}
-	if got := e.tr.lastHeader().Get("Retry-After"); got != "3" {
-		t.Errorf("Retry-After = %q, want 3", got)
+	if got := e.last().RetryAfter; got != 3*time.Second {
+		t.Errorf("Retry-After = %s, want 3s", got)
 	}
 	if st, _ := e.stub.Channel(fx.InteractionSid, fx.ChannelSid); st != "active" {
 		t.Fatalf("channel status = %q after a failed call, want active", st)
@@ -33,8 +33,8 @@ func TestFailNextAnswersWithoutEffect(t *testing.T) {
 
 	_, err = e.tw.FlexV1.UpdateInteractionChannel(fx.InteractionSid, fx.ChannelSid, closeParams())
 	requireStatus(t, err, http.StatusServiceUnavailable)
-	if got := e.tr.lastHeader().Get("Retry-After"); got != "" {
-		t.Errorf("Retry-After = %q, want none", got)
+	if got := e.last().RetryAfter; got != 0 {
+		t.Errorf("Retry-After = %s, want none", got)
 	}
 
 	if _, err := e.tw.FlexV1.UpdateInteractionChannel(fx.InteractionSid, fx.ChannelSid, closeParams()); err != nil {

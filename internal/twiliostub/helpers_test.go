@@ -1,22 +1,21 @@
 package twiliostub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	twilio "github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 	"go.uber.org/goleak"
+
+	"github.com/flexstream/flexstream/internal/twilioapi"
 )
 
 // Every test ends with no goroutine of the stub, its HTTP server or the
@@ -28,77 +27,12 @@ const (
 	testToken   = "0123456789abcdef0123456789abcdef"
 )
 
-// rewriteTransport is what the product does to reach a Twilio stand-in:
-// send every request to the stub and name the real host in
-// X-Forwarded-Host. It also keeps the last response's headers, which
-// twilio-go does not surface on errors (Retry-After).
-//
-// It bounds each request itself instead of through http.Client.Timeout:
-// twilio-go v1.31.0 decodes an error response's body and never closes it
-// (client.doWithErr), which pins the connection and keeps http.Client's
-// timeout goroutine alive until the timeout fires. Reading an error body
-// into memory here and cancelling the request's context as soon as its
-// body is done leaves nothing behind. The product's transport must do the
-// same.
-type rewriteTransport struct {
-	base    *url.URL
-	next    http.RoundTripper
-	timeout time.Duration
-
-	mu   sync.Mutex
-	last http.Header
-}
-
-func (t *rewriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), t.timeout)
-	r = r.Clone(ctx)
-	r.Header.Set("X-Forwarded-Host", r.URL.Host)
-	r.URL.Scheme, r.URL.Host, r.Host = t.base.Scheme, t.base.Host, ""
-	resp, err := t.next.RoundTrip(r)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	t.mu.Lock()
-	t.last = resp.Header.Clone()
-	t.mu.Unlock()
-	if resp.StatusCode < 400 {
-		resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-		return resp, nil
-	}
-	defer cancel()
-	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	return resp, nil
-}
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelFunc
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
-}
-
-func (t *rewriteTransport) lastHeader() http.Header {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.last
-}
-
 // env is a started stub with a twilio-go client pointed at it.
 type env struct {
 	stub *Server
 	tw   *twilio.RestClient
-	tr   *rewriteTransport
-	http *http.Client // plain client to the stub, for hand-made requests
+	last func() twilioapi.Response // of tw's latest call
+	http *http.Client              // plain client to the stub, for hand-made requests
 }
 
 func newEnv(t *testing.T, opts ...Option) *env {
@@ -117,22 +51,19 @@ func newEnvTimeout(t *testing.T, timeout time.Duration, opts ...Option) *env {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	base, err := url.Parse(s.URL())
+	inner := &http.Transport{}
+	t.Cleanup(inner.CloseIdleConnections)
+	// The product's own way to reach a stand-in (X-Forwarded-Host names
+	// the real host).
+	api, err := twilioapi.New(twilioapi.Config{AccountSid: testAccount, AuthToken: testToken, BaseURL: s.URL(), Timeout: timeout, Transport: inner})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inner := &http.Transport{}
-	t.Cleanup(inner.CloseIdleConnections)
-	tr := &rewriteTransport{base: base, next: inner, timeout: timeout}
-	cl := &client.Client{
-		Credentials: client.NewCredentials(testAccount, testToken),
-		HTTPClient:  &http.Client{Transport: tr},
-	}
-	cl.SetAccountSid(testAccount)
+	tw, last := api.Rest(context.Background())
 	return &env{
 		stub: s,
-		tw:   twilio.NewRestClientWithParams(twilio.ClientParams{Client: cl}),
-		tr:   tr,
+		tw:   tw,
+		last: last,
 		http: &http.Client{Transport: inner, Timeout: 10 * time.Second},
 	}
 }
