@@ -204,7 +204,7 @@ func TestEndToEndReactorsSurviveKill9(t *testing.T) {
 		t.Fatal("a SIGKILLed process should not exit cleanly")
 	}
 	before := stub.CallsTo("CreateInteractionChannelInvite")
-	p = startUpEnv(t, data, addr, env, flags...)
+	restarted := startUpEnv(t, data, addr, env, flags...)
 
 	for i, ids := range convs {
 		eventually(t, fmt.Sprintf("conversation %d's message and invite", i), func() (bool, string) {
@@ -220,6 +220,14 @@ func TestEndToEndReactorsSurviveKill9(t *testing.T) {
 		}
 	}
 	t.Logf("invites before the kill: %d of %d", before, n)
+	resp, err := http.Get(restarted.reactors + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("restarted reactors not ready: %d", resp.StatusCode)
+	}
 	stub.RequireNoViolations(t)
 	if c := stub.TaskAPICalls(); c != 0 {
 		t.Fatalf("rule R2: %d Task API calls", c)
