@@ -45,7 +45,9 @@ func (s *Server) createServiceConversationMessage(q *request) reply {
 		c.state = "active"
 	}
 	c.updated = stamp(q.now)
-	return reply{status: q.info.success, body: s.messageJSON(c, m)}
+	mc := *m
+	eff := &Effect{Operation: q.op(), At: q.now, ChatServiceSid: q.params["ChatServiceSid"], ConversationSid: q.params["ConversationSid"], Message: &mc}
+	return reply{status: q.info.success, body: s.messageJSON(c, m), effect: eff}
 }
 
 // listServiceConversationMessage lists oldest first, or newest first with
@@ -101,7 +103,8 @@ func (s *Server) updateServiceConversation(q *request) reply {
 		c.timers["closed"] = v
 	}
 	c.updated = stamp(q.now)
-	return reply{status: q.info.success, body: s.conversationJSON(c)}
+	eff := &Effect{Operation: q.op(), At: q.now, ChatServiceSid: c.key.service, ConversationSid: c.key.conversation, State: c.state}
+	return reply{status: q.info.success, body: s.conversationJSON(c), effect: eff}
 }
 
 func (s *Server) conversationJSON(c *conversation) map[string]any {

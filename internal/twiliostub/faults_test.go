@@ -2,6 +2,8 @@ package twiliostub
 
 import (
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +149,42 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 5s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// WithEffects reports what each successful call changed, before its
+// answer, and nothing for a failed one.
+func TestEffectsAreReported(t *testing.T) {
+	var mu sync.Mutex
+	var got []Effect
+	e := newEnv(t, WithEffects(func(ef Effect) {
+		mu.Lock()
+		got = append(got, ef)
+		mu.Unlock()
+	}))
+	fx := e.fixture()
+	e.stub.FailNext("UpdateInteractionChannel", 1, http.StatusServiceUnavailable, "")
+	if _, err := e.tw.FlexV1.UpdateInteractionChannel(fx.InteractionSid, fx.ChannelSid, closeParams()); err == nil {
+		t.Fatal("want the injected 503")
+	}
+	routing := map[string]any{"properties": map[string]any{"workspace_sid": "WS" + strings.Repeat("1", 32), "workflow_sid": "WW" + strings.Repeat("3", 32)}}
+	inv, err := e.tw.FlexV1.CreateInteractionChannelInvite(fx.InteractionSid, fx.ChannelSid, (&flex.CreateInteractionChannelInviteParams{}).SetRouting(routing))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.tw.FlexV1.UpdateInteractionChannel(fx.InteractionSid, fx.ChannelSid, closeParams()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Fatalf("effects: %+v, want the invite and the close", got)
+	}
+	task, _ := asMap(t, deref(inv.Routing), "properties")["sid"].(string)
+	if got[0].Operation != "CreateInteractionChannelInvite" || got[0].TaskSid != task || got[0].ConversationSid != fx.ConversationSid || got[0].Routing["properties"] == nil {
+		t.Errorf("invite effect: %+v", got[0])
+	}
+	if got[1].Operation != "UpdateInteractionChannel" || got[1].Status != "closed" || got[1].ChannelSid != fx.ChannelSid {
+		t.Errorf("close effect: %+v", got[1])
 	}
 }

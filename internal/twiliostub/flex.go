@@ -65,7 +65,9 @@ func (s *Server) updateInteractionChannel(q *request) reply {
 			c.updated = stamp(q.now)
 		}
 	}
-	return reply{status: q.info.success, body: ch.json()}
+	eff := &Effect{Operation: q.op(), At: q.now, InteractionSid: ch.key.interaction, ChannelSid: ch.key.channel, Status: status,
+		ChatServiceSid: ch.conv.service, ConversationSid: ch.conv.conversation}
+	return reply{status: q.info.success, body: ch.json(), effect: eff}
 }
 
 // createInteractionChannelInvite creates a task for the channel, as Flex
@@ -97,7 +99,9 @@ func (s *Server) createInteractionChannelInvite(q *request) reply {
 		DateCreated:    q.now.UTC(),
 	}
 	ch.invites = append(ch.invites, inv)
-	return reply{status: q.info.success, body: s.inviteJSON(ch, inv)}
+	eff := &Effect{Operation: q.op(), At: q.now, InteractionSid: ck.interaction, ChannelSid: ck.channel, TaskSid: inv.TaskSid,
+		Routing: cloneJSON(routing), ChatServiceSid: ch.conv.service, ConversationSid: ch.conv.conversation}
+	return reply{status: q.info.success, body: s.inviteJSON(ch, inv), effect: eff}
 }
 
 func (s *Server) listInteractionChannelInvite(q *request) reply {

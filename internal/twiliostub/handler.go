@@ -38,6 +38,8 @@ type reply struct {
 	status int
 	header http.Header
 	body   any
+	// effect is what a successful call changed, for WithEffects.
+	effect *Effect
 	// violation is set when a fake rejects a request real Twilio would
 	// reject for a reason the spec states only in prose (e.g. Routing must
 	// be {"status":"closed"} when a channel goes inactive).
@@ -112,6 +114,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		if err := validateResponse(in, rep); err != nil {
 			s.violate(call, "stub response: "+err.Error())
 		}
+	}
+	if rep.effect != nil && s.onEffect != nil {
+		// Before the answer: whoever models Twilio's consequences (a new
+		// task, a closed conversation) has them before the caller can act
+		// on the answer. A lost answer (FailAfterEffect) still had its
+		// effect.
+		s.onEffect(*rep.effect)
 	}
 	if after != nil {
 		rep = faultReply(q.op(), *after)

@@ -16,6 +16,7 @@ import (
 // calls it over HTTP while the test sets up state and inspects it.
 type Server struct {
 	log        *zap.Logger
+	onEffect   func(Effect)
 	accountSid string // in responses; the configured one, else generated
 	authToken  string // "" accepts any basic credentials
 	checkCreds bool
@@ -52,6 +53,30 @@ func WithCredentials(accountSid, authToken string) Option {
 	return func(s *Server) {
 		s.accountSid, s.authToken, s.checkCreds = accountSid, authToken, true
 	}
+}
+
+// WithEffects calls fn after each successful call that changed the
+// stub's state (an invite, a channel update, a message), outside the
+// stub's lock and before the call is answered: a simulator uses it to
+// play Twilio's consequences (the invite's new task being routed, the
+// webhooks Twilio would send).
+func WithEffects(fn func(Effect)) Option {
+	return func(s *Server) { s.onEffect = fn }
+}
+
+// Effect is what one call changed.
+type Effect struct {
+	Operation       string // the operation id, e.g. CreateInteractionChannelInvite
+	At              time.Time
+	InteractionSid  string
+	ChannelSid      string
+	Status          string // UpdateInteractionChannel: the channel's new status
+	TaskSid         string // CreateInteractionChannelInvite: the new task
+	Routing         map[string]any
+	ChatServiceSid  string
+	ConversationSid string
+	Message         *Message // CreateServiceConversationMessage
+	State           string   // UpdateServiceConversation: the new state
 }
 
 // WithLogger sets where the stub logs each call (debug) and each violation
