@@ -45,6 +45,7 @@ type env struct {
 var commands = map[string]command{
 	"up":              {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
 	"ingest":          {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
+	"sim":             {summary: "simulate a Twilio Flex contact centre against the product and check the ground truth (no orphan, no duplicate effect, no violation)", flags: simFlags},
 	"reactors":        {summary: "answer workflow timeouts, canceled and deleted tasks through Twilio (re-invite, message, close), exactly once", flags: reactorsFlags},
 	"projector bench": {summary: "measure the projector: Kafka → event store against the store alone, the fold, webhook → query API latency, read-model memory", flags: projectorBenchFlags},
 	"projector":       {summary: "turn the events topic into history (event store) and views, and serve the query API", flags: projectorFlags},

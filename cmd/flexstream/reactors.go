@@ -32,6 +32,10 @@ type reactorOptions struct {
 	settle     time.Duration
 	lease      time.Duration
 	attempts   int
+
+	// Credentials set by the program (the simulator's), not by flags;
+	// empty: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.
+	accountSid, authToken string
 }
 
 func (o *reactorOptions) register(fs *flag.FlagSet) {
@@ -83,6 +87,9 @@ func (o reactorOptions) engineConfig(e env) (engine.Config, error) {
 		tok := ""
 		if len(tokens) > 0 {
 			tok = tokens[0]
+		}
+		if o.accountSid != "" {
+			sid, tok = o.accountSid, o.authToken
 		}
 		api, err := twilioapi.New(twilioapi.Config{AccountSid: strings.TrimSpace(sid), AuthToken: tok, BaseURL: o.apiURL, Timeout: o.timeout})
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/kafkaio"
 	"github.com/flexstream/flexstream/internal/pii"
+	"github.com/flexstream/flexstream/internal/sim"
+	"github.com/flexstream/flexstream/reactors"
 )
 
 // upConfig is everything `flexstream up` needs.
@@ -32,6 +34,12 @@ type upConfig struct {
 	Ingest          ingestOptions
 	Projector       projectorOptions
 	Reactors        reactorOptions
+	// Sim: without Twilio credentials, the simulator plays Twilio.
+	Sim      bool
+	Scenario string
+	Seed     uint64
+	// NoReactors starts no reactors (to show what they prevent).
+	NoReactors bool
 }
 
 // Validate names the bad field.
@@ -91,15 +99,40 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	c.Ingest.register(fs)
 	c.Projector.register(fs)
 	c.Reactors.register(fs)
+	fs.BoolVar(&c.Sim, "sim", true, "without Twilio credentials, run the simulator as the Twilio on the other side (webhooks in, REST calls answered)")
+	fs.StringVar(&c.Scenario, "scenario", "gentle", "the simulator's scenario: a name (smoke, day, gentle) or a YAML file")
+	fs.Uint64Var(&c.Seed, "seed", 1, "the simulator's random seed (the same seed, the same run)")
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		return up(ctx, c, e, log)
+		return up(ctx, c, e, log, func(ctx context.Context, st *stack) error {
+			if st.sim != nil {
+				go func() {
+					r, err := st.sim.Run(ctx, st.ingestURL, st.apiURL)
+					if err != nil && ctx.Err() == nil {
+						log.Warn("simulator", zap.Error(err))
+					}
+					if ctx.Err() == nil {
+						fmt.Fprintf(e.stdout, "flexstream up: the simulator's scenario %q ended:\n%s", c.Scenario, r.Summary())
+					}
+				}()
+			}
+			<-ctx.Done()
+			return nil
+		})
 	}
 }
 
-func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
+// stack is what up started, for what runs on top of it.
+type stack struct {
+	ingestURL string
+	apiURL    string
+	storeConn string
+	sim       *sim.Sim // nil when Twilio is real (or absent)
+}
+
+func up(ctx context.Context, c upConfig, e env, log *zap.Logger, then func(context.Context, *stack) error) error {
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err
@@ -182,30 +215,49 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 		}
 	}()
 
-	// Without Twilio credentials there is no Twilio to call: the
-	// reactors record their decisions (dry run) until credentials or a
-	// stand-in (--twilio-api-url, with credentials for it) are given.
-	if !hasTwilioCredentials(e) {
-		c.Reactors.dryRun = true
-	}
-	ec, err := c.Reactors.engineConfig(e)
-	if err != nil {
-		return err
-	}
-	react, err := startReactors(ctx, c.Reactors, ec, es, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := react.Close(); err != nil {
-			log.Error("reactors close", zap.Error(err))
-		}
-	}()
-
 	tokens, tokenSource, err := upAuthTokens(e, dir.Path())
 	if err != nil {
 		return err
 	}
+	// Without Twilio credentials there is no Twilio to call: the
+	// simulator plays it (signing its webhooks with the local token,
+	// accepting it for REST calls), or else the reactors record their
+	// decisions without calling anyone (dry run).
+	var simulator *sim.Sim
+	if !hasTwilioCredentials(e) {
+		if c.Sim && tokenSource != envAuthToken {
+			sc, err := loadScenario(c.Scenario)
+			if err != nil {
+				return err
+			}
+			simulator, err = sim.Start(sim.Config{Scenario: sc, Seed: c.Seed, AuthToken: tokens[0], AccountSid: simAccount(tokens[0]), Logger: log})
+			if err != nil {
+				return err
+			}
+			defer simulator.Close()
+			c.Reactors.apiURL = simulator.URL()
+			c.Reactors.accountSid, c.Reactors.authToken = simAccount(tokens[0]), tokens[0]
+		} else {
+			c.Reactors.dryRun = true
+		}
+	}
+	var react *reactors.Reactors
+	if !c.NoReactors {
+		ec, err := c.Reactors.engineConfig(e)
+		if err != nil {
+			return err
+		}
+		react, err = startReactors(ctx, c.Reactors, ec, es, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := react.Close(); err != nil {
+				log.Error("reactors close", zap.Error(err))
+			}
+		}()
+	}
+
 	c.Ingest.cfg.AuthTokens = tokens
 	ingestSrv, stopIngest, err := startIngest(c.Ingest, []string{broker.Addr()}, c.Topic, log)
 	if err != nil {
@@ -226,20 +278,34 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger) error {
 	fmt.Fprintf(e.stdout, "flexstream up: Twilio webhooks on %s%s, %s, %s (signatures checked with %s)\n", ingestSrv.URL(),
 		ingest.RouteTaskRouter.Path(), ingest.RouteConversations.Path(), ingest.RouteEventStreams.Path(), tokenSource)
 	fmt.Fprintf(e.stdout, "flexstream up: query API on %s (/v1/conversations, /v1/stats, /v1/events, /openapi.json)\n", proj.APIURL())
-	reactMode := "calling Twilio"
-	switch {
-	case c.Reactors.dryRun:
-		reactMode = "dry run (no Twilio credentials: decisions recorded, Twilio not called)"
-	case c.Reactors.apiURL != "":
-		reactMode = "calling " + c.Reactors.apiURL
+	if simulator != nil {
+		fmt.Fprintf(e.stdout, "flexstream up: simulator playing Twilio (scenario %q, seed %d): webhooks to %s, Twilio's REST API on %s\n", c.Scenario, c.Seed, ingestSrv.URL(), simulator.URL())
 	}
-	fmt.Fprintf(e.stdout, "flexstream up: reactors %s; metrics on %s\n", reactMode, react.URL())
+	if react != nil {
+		reactMode := "calling Twilio"
+		switch {
+		case simulator != nil:
+			reactMode = "calling the simulator"
+		case c.Reactors.dryRun:
+			reactMode = "dry run (no Twilio credentials: decisions recorded, Twilio not called)"
+		case c.Reactors.apiURL != "":
+			reactMode = "calling " + c.Reactors.apiURL
+		}
+		fmt.Fprintf(e.stdout, "flexstream up: reactors %s; metrics on %s\n", reactMode, react.URL())
+	} else {
+		fmt.Fprintf(e.stdout, "flexstream up: reactors off\n")
+	}
 	fmt.Fprintf(e.stdout, "flexstream up: data in %s; Ctrl-C or SIGTERM stops\n", dir.Path())
+	fmt.Fprintf(e.stdout, "flexstream up: open %s/v1/stats, %s/v1/conversations?orphaned=true\n", proj.APIURL(), proj.APIURL())
 
-	<-ctx.Done()
+	err = then(ctx, &stack{ingestURL: ingestSrv.URL(), apiURL: proj.APIURL(), storeConn: store.ConnectionString(), sim: simulator})
 	log.Info("shutting down")
-	return nil
+	return err
 }
+
+// simAccount is the account SID the simulator answers to: derived from
+// the local token, so that it is stable across restarts.
+func simAccount(token string) string { return "AC" + token[:32] }
 
 // upAuthTokens are the tokens webhooks are checked with: Twilio's, from
 // the environment, or else a local one kept in the data directory, so

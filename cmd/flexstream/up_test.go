@@ -74,7 +74,7 @@ func startUp(t *testing.T, dataDir, addr string, extra ...string) *upProcess {
 // override the test's clean defaults.
 func startUpEnv(t *testing.T, dataDir, addr string, env []string, extra ...string) *upProcess {
 	t.Helper()
-	args := append([]string{"up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--reactors-addr", "127.0.0.1:0", "--log-format", "json"}, extra...)
+	args := append([]string{"up", "--data", dataDir, "--kafka-addr", addr, "--store-addr", "127.0.0.1:0", "--ingest-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--reactors-addr", "127.0.0.1:0", "--sim=false", "--log-format", "json"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "FLEXSTREAM_PSEUDONYM_KEY=", "TWILIO_ACCOUNT_SID=", "TWILIO_AUTH_TOKEN=", "TWILIO_AUTH_TOKEN_SECONDARY=", "FLEXSTREAM_API_TOKEN=")
 	cmd.Env = append(cmd.Env, env...)
