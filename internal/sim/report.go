@@ -56,11 +56,11 @@ type Percentiles struct {
 type Diff struct {
 	Conversations int        `json:"conversations"` // the product's count
 	Stats         fold.Stats `json:"stats"`
-	Missing       []string   `json:"missing,omitempty"`       // in the truth, not in the product
-	Unknown       []string   `json:"unknown,omitempty"`       // in the product, not in the truth
-	States        []string   `json:"states,omitempty"`        // "CH…: product active, truth closed"
-	Orphans       []string   `json:"orphans,omitempty"`       // "CH…: product orphaned, truth not" and the reverse
-	Error         string     `json:"error,omitempty"`         // the comparison could not be made
+	Missing       []string   `json:"missing,omitempty"` // in the truth, not in the product
+	Unknown       []string   `json:"unknown,omitempty"` // in the product, not in the truth
+	States        []string   `json:"states,omitempty"`  // "CH…: product active, truth closed"
+	Orphans       []string   `json:"orphans,omitempty"` // "CH…: product orphaned, truth not" and the reverse
+	Error         string     `json:"error,omitempty"`   // the comparison could not be made
 	Equal         bool       `json:"equal"`
 }
 
