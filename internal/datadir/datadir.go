@@ -22,16 +22,9 @@ type Dir struct {
 }
 
 // Default is where `flexstream up` keeps its data when --data is not given:
-// $XDG_DATA_HOME/flexstream, else ~/.local/share/flexstream.
-func Default() string {
-	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "flexstream")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "share", "flexstream")
-	}
-	return "flexstream-data"
-}
+// ./.flexstream, beside whoever runs it, so that a newcomer finds (and
+// removes) everything in one place.
+func Default() string { return ".flexstream" }
 
 // Open creates path if needed (mode 0700: it holds customer data and keys)
 // and takes an exclusive lock on it for the life of the process.
@@ -42,6 +35,14 @@ func Open(path string) (*Dir, error) {
 	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	// It holds customer data and keys: never let git pick it up (a
+	// checkout is where `flexstream up` runs by default).
+	ignore := filepath.Join(abs, ".gitignore")
+	if _, err := os.Stat(ignore); errors.Is(err, os.ErrNotExist) {
+		if err := os.WriteFile(ignore, []byte("# flexstream data: customer data and keys, never committed\n*\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
 	}
 	f, err := os.OpenFile(filepath.Join(abs, "LOCK"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,9 +34,23 @@ func TestOpenLocksAndReopens(t *testing.T) {
 	d2.Close()
 }
 
-func TestDefaultHonoursXDG(t *testing.T) {
-	t.Setenv("XDG_DATA_HOME", "/x")
-	if got := Default(); got != "/x/flexstream" {
+func TestDefaultIsBesideTheCaller(t *testing.T) {
+	if got := Default(); got != ".flexstream" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// The data directory ignores itself, so a `git add -A` in the checkout
+// where `up` ran cannot commit customer data.
+func TestDataDirectoryIsIgnoredByGit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".flexstream")
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	b, err := os.ReadFile(filepath.Join(path, ".gitignore"))
+	if err != nil || !strings.Contains(string(b), "\n*\n") {
+		t.Fatalf(".gitignore: %q, %v", b, err)
 	}
 }
