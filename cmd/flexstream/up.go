@@ -101,7 +101,7 @@ func upFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
 	c.Reactors.register(fs)
 	fs.BoolVar(&c.Sim, "sim", true, "without Twilio credentials, run the simulator as the Twilio on the other side (webhooks in, REST calls answered)")
 	fs.StringVar(&c.Scenario, "scenario", "gentle", "the simulator's scenario: a name (smoke, day, gentle) or a YAML file")
-	fs.Uint64Var(&c.Seed, "seed", 1, "the simulator's random seed (the same seed, the same run)")
+	fs.Uint64Var(&c.Seed, "seed", 0, "the simulator's random seed (the same seed, the same run; 0: a new one each start, printed, so that a restart on the same data meets new customers)")
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.Validate(); err != nil {
 			return err
@@ -229,6 +229,11 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger, then func(conte
 			sc, err := loadScenario(c.Scenario)
 			if err != nil {
 				return err
+			}
+			if c.Seed == 0 {
+				// The model's SIDs follow from the seed: the same seed on
+				// the same data would replay Twilio SIDs the store has seen.
+				c.Seed = uint64(time.Now().UnixNano())
 			}
 			simulator, err = sim.Start(sim.Config{Scenario: sc, Seed: c.Seed, AuthToken: tokens[0], AccountSid: simAccount(tokens[0]), Logger: log})
 			if err != nil {
