@@ -38,7 +38,7 @@ func simFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error 
 	apiURL := fs.String("api-url", "", "with --target: the product's query API, compared with the truth at the end")
 	restAddr := fs.String("twilio-addr", "127.0.0.1:8090", "with --target: where the simulated Twilio REST API listens (point the reactors' --twilio-api-url here)")
 	withReactors := fs.Bool("reactors", true, "without --target: run the reactors (off: see the orphans they prevent)")
-	data := fs.String("data", "", "without --target: data directory of the in-process product (default: a temporary one, removed afterwards)")
+	data := fs.String("data", "", "without --target: data directory of the in-process product (default: a temporary one, removed afterwards; a kept one needs a new --seed for each run, since the seed decides the SIDs)")
 	limit := fs.Duration("limit", time.Hour, "give up when the scenario has not settled by then")
 	return func(ctx context.Context, log *zap.Logger) error {
 		sc, err := loadScenario(*scenario)
