@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
@@ -49,6 +50,26 @@ func Defaults() Config {
 type Result struct {
 	Events  int
 	Elapsed time.Duration
+	CPU     time.Duration // the whole process's CPU time (user + system) during the phase
+}
+
+// CPUShare is the process's CPU time per second of the phase: how many
+// cores it kept busy. Below the machine's core count, the phase waited on
+// something other than the processor (the disk, or a hand-off between
+// goroutines).
+func (r Result) CPUShare() float64 { return r.CPU.Seconds() / r.Elapsed.Seconds() }
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func (r Result) cpuPerEvent() float64 {
+	return float64(r.CPU.Microseconds()) / float64(max(r.Events, 1))
 }
 
 // Rate is events per second.
@@ -114,7 +135,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return rep, err
 			}
 			single[i] = append(single[i], r)
-			fmt.Fprintf(cfg.Out, "round %d %-12s single-event appends, %d writers: %8.0f events/s\n", round, names[i], cfg.SingleWriters, r.Rate())
+			fmt.Fprintf(cfg.Out, "round %d %-12s single-event appends, %d writers: %8.0f events/s  (%.2f cores, %3.0f µs CPU/event)\n", round, names[i], cfg.SingleWriters, r.Rate(), r.CPUShare(), r.cpuPerEvent())
 		}
 		for i, sd := range sides {
 			if sd == nil {
@@ -125,7 +146,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return rep, err
 			}
 			batch[i] = append(batch[i], r)
-			fmt.Fprintf(cfg.Out, "round %d %-12s appends of %d, %d writers:      %8.0f events/s\n", round, names[i], cfg.BatchSize, cfg.BatchWriters, r.Rate())
+			fmt.Fprintf(cfg.Out, "round %d %-12s appends of %d, %d writers:      %8.0f events/s  (%.2f cores, %3.0f µs CPU/event)\n", round, names[i], cfg.BatchSize, cfg.BatchWriters, r.Rate(), r.CPUShare(), r.cpuPerEvent())
 		}
 		for i, sd := range sides {
 			if sd == nil {
@@ -136,7 +157,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 				return rep, err
 			}
 			catch[i] = append(catch[i], r)
-			fmt.Fprintf(cfg.Out, "round %d %-12s $all catch-up:                    %8.0f events/s\n", round, names[i], r.Rate())
+			fmt.Fprintf(cfg.Out, "round %d %-12s $all catch-up:                    %8.0f events/s  (%.2f cores, %3.0f µs CPU/event)\n", round, names[i], r.Rate(), r.CPUShare(), r.cpuPerEvent())
 		}
 	}
 	for i := range sides {
@@ -220,7 +241,7 @@ func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int
 	run := uuid.NewString()[:8]
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -242,13 +263,13 @@ func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int
 	if err, ok := failed.Load().(error); ok {
 		return Result{}, fmt.Errorf("%s appends: %w", tag, err)
 	}
-	return Result{Events: writers * appends * size, Elapsed: time.Since(start)}, nil
+	return Result{Events: writers * appends * size, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
 }
 
 // catchUp subscribes to $all from the start and times the delivery of n
 // events, the shape of a projection rebuilding its views.
 func catchUp(ctx context.Context, c *esdb.Client, n int) (Result, error) {
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: esdb.Start{}})
 	if err != nil {
 		return Result{}, err
@@ -264,7 +285,7 @@ func catchUp(ctx context.Context, c *esdb.Client, n int) (Result, error) {
 			return Result{}, fmt.Errorf("catch-up dropped after %d events: %w", got, ev.SubscriptionDropped.Error)
 		}
 	}
-	return Result{Events: got, Elapsed: time.Since(start)}, nil
+	return Result{Events: got, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
 }
 
 // rss is this process's resident set size, from /proc.

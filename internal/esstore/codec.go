@@ -252,6 +252,13 @@ type streamRecord struct {
 	tombstoned bool
 	lastRev    uint64 // revision of the last event, when exists
 	lastPos    uint64 // position of the last record written for the stream
+
+	// recentFrom is in memory only (not in the encoded record): for a
+	// stream whose first event this process wrote, 1 + the count of the
+	// writer's recentIDs puts before it, so that while those entries are
+	// all still remembered the recent ids hold every id of the stream
+	// (recentIDs.holdsSince); 0 when unknown (read from disk).
+	recentFrom uint64
 }
 
 const (

@@ -321,3 +321,63 @@ func TestRecentIDsModel(t *testing.T) {
 		t.Fatalf("len %d, want %d", c.len(), len(recent))
 	}
 }
+
+// A stream this process created is checked against the recent ids alone
+// while they hold all of its ids (streamRecord.recentFrom); once some of
+// them have been pushed out, and after a reopen, the id index answers
+// again. Each case must find the retry either way.
+func TestIdempotencyOfNewStreamAcrossRecentIDsEviction(t *testing.T) {
+	dir := t.TempDir()
+	s := openAt(t, dir, Options{NoSync: true, RecentIDs: 4})
+	mustAppend(t, s, "n", Any(), evs(1))
+	mustAppend(t, s, "n", Any(), evs(2))
+	if !s.w.recent.holdsSince(s.w.cache.items["n"].rec.recentFrom) {
+		t.Fatal("the recent ids should still hold every id of the new stream")
+	}
+	if res := mustAppend(t, s, "n", Any(), evs(1)); !res.Idempotent || res.Revision != 0 {
+		t.Fatalf("retry of id 1 while recent = %+v", res)
+	}
+	if res := mustAppend(t, s, "n", Any(), evs(3)); res.Idempotent || res.Revision != 2 {
+		t.Fatalf("new id 3 = %+v, want written at revision 2", res)
+	}
+	for i := uint64(4); i <= 9; i++ {
+		mustAppend(t, s, "n", Any(), evs(i))
+	}
+	if s.w.recent.holdsSince(s.w.cache.items["n"].rec.recentFrom) {
+		t.Fatal("ids 1-5 have left the recent ids, yet they are said to hold all")
+	}
+	if res := mustAppend(t, s, "n", Any(), evs(1)); !res.Idempotent || res.Revision != 0 {
+		t.Fatalf("retry of id 1 after eviction = %+v, want idempotent at revision 0", res)
+	}
+	if res := mustAppend(t, s, "n", Any(), evs(10)); res.Idempotent || res.Revision != 9 {
+		t.Fatalf("new id 10 = %+v, want written at revision 9", res)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, dir, Options{NoSync: true, RecentIDs: 4})
+	if res := mustAppend(t, s, "n", Any(), evs(2)); !res.Idempotent || res.Revision != 1 {
+		t.Fatalf("retry of id 2 after reopen = %+v, want idempotent at revision 1", res)
+	}
+}
+
+func TestRecentIDsHoldsSince(t *testing.T) {
+	c := newRecentIDs(3)
+	if c.holdsSince(0) {
+		t.Fatal("mark 0 (unknown) must not hold")
+	}
+	m := c.mark()
+	for i := range uint64(3) {
+		c.put(1, id(i), i)
+		if !c.holdsSince(m) {
+			t.Fatalf("after %d puts into a ring of 3, the first is still held", i+1)
+		}
+	}
+	c.put(1, id(3), 3)
+	if c.holdsSince(m) {
+		t.Fatal("after 4 puts into a ring of 3, the first is gone")
+	}
+	if m2 := c.mark(); !c.holdsSince(m2) {
+		t.Fatal("a fresh mark holds")
+	}
+}

@@ -24,7 +24,8 @@ type recentIDs struct {
 	next  int
 	table []int32 // ring index + 1; 0 is an empty slot; linear probing
 	mask  uint64
-	n     int // live entries
+	n     int    // live entries
+	puts  uint64 // entries ever put
 }
 
 type recentEntry struct {
@@ -96,6 +97,7 @@ func (c *recentIDs) put(sid uint64, id ID, rev uint64) {
 	c.table[i] = int32(slot + 1)
 	c.ring[slot] = recentEntry{sid: sid, id: id, rev: rev, hash: h, live: true}
 	c.n++
+	c.puts++
 	if c.next++; c.next == len(c.ring) {
 		c.next = 0
 	}
@@ -112,3 +114,16 @@ func (c *recentIDs) get(sid uint64, id ID) (uint64, bool) {
 }
 
 func (c *recentIDs) len() int { return c.n }
+
+// mark is what streamRecord.recentFrom records for a stream created now,
+// before any of its ids is put.
+func (c *recentIDs) mark() uint64 { return c.puts + 1 }
+
+// holdsSince reports whether every entry put since mark m is still
+// remembered (none was pushed out of the ring), so that an id put since
+// then that get does not find was never put. Entries overwritten by a
+// later put of the same key count as remembered: that later put holds
+// the id.
+func (c *recentIDs) holdsSince(m uint64) bool {
+	return m != 0 && c.puts-(m-1) <= uint64(len(c.ring))
+}
