@@ -20,6 +20,7 @@ import (
 	convo "github.com/twilio/twilio-go/rest/conversations/v1"
 	flex "github.com/twilio/twilio-go/rest/flex/v1"
 
+	"github.com/flexstream/flexstream/internal/taskattr"
 	"github.com/flexstream/flexstream/internal/twilioapi"
 	"github.com/flexstream/flexstream/reactors/decide"
 )
@@ -256,7 +257,7 @@ func (a *Actor) reinvite(ctx context.Context, act decide.Action, m Mark) (Result
 	if err != nil {
 		return Result{}, err
 	}
-	attrs := attributesOf(props["attributes"])
+	attrs := taskattr.Of(props["attributes"])
 	attrs[MarkKey] = m
 	np := map[string]any{"attributes": attrs}
 	for _, k := range []string{"workspace_sid", "task_channel_unique_name", "task_channel_sid", "priority", "timeout"} {
@@ -309,30 +310,12 @@ func routingProperties(routing *any) map[string]any {
 	return p
 }
 
-// attributesOf copies task attributes given as an object or as a JSON
-// string (both are seen); anything else gives an empty object.
-func attributesOf(v any) map[string]any {
-	out := map[string]any{}
-	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			out[k] = val
-		}
-	case string:
-		_ = json.Unmarshal([]byte(x), &out) // not JSON: no attributes to keep
-		if out == nil {
-			out = map[string]any{}
-		}
-	}
-	return out
-}
-
 // inviteAttributes returns an invite's task attributes (as JSON) and the
 // SID of the task it made (routing.properties.sid).
 func inviteAttributes(routing *any) ([]byte, string, bool) {
 	p := routingProperties(routing)
 	task, _ := p["sid"].(string)
-	attrs, err := json.Marshal(attributesOf(p["attributes"]))
+	attrs, err := json.Marshal(taskattr.Of(p["attributes"]))
 	if err != nil {
 		return nil, task, false
 	}

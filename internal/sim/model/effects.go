@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/flexstream/flexstream/internal/taskattr"
 )
 
 // The effects of the REST calls the reactors make, as the REST stand-in
@@ -65,7 +67,7 @@ type Message struct {
 func (m *Model) Invited(now time.Time, interactionSid, channelSid, taskSid string, routingProperties map[string]any) {
 	at := m.effectAt(now)
 	m.reactions[ReactionReinvite]++
-	extra := attributesOf(routingProperties["attributes"])
+	extra := taskattr.Of(routingProperties["attributes"])
 	if mk, ok := markOf(extra[MarkKey]); ok {
 		m.reinvites[mk.Reaction]++
 		if m.reinvites[mk.Reaction] > 1 {
@@ -223,22 +225,6 @@ func (m *Model) reacted(c *conv, at time.Time) {
 // twilioTime is a real duration in Twilio time.
 func (m *Model) twilioTime(d time.Duration) time.Duration {
 	return time.Duration(float64(d) * m.sc.Speed).Round(time.Second)
-}
-
-// attributesOf copies task attributes given as an object or a JSON string.
-func attributesOf(v any) map[string]any {
-	out := map[string]any{}
-	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			out[k] = val
-		}
-	case string:
-		if json.Unmarshal([]byte(x), &out) != nil || out == nil {
-			out = map[string]any{}
-		}
-	}
-	return out
 }
 
 // markOf reads a mark from a decoded attribute value.
