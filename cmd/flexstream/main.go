@@ -34,6 +34,9 @@ type command struct {
 	// flags declares the command's flags on fs and returns the function
 	// that runs it once they are parsed.
 	flags func(fs *flag.FlagSet, env env) func(ctx context.Context, log *zap.Logger) error
+	// arg is the flag a command's one positional argument sets ("":
+	// none), as in `flexstream audit CH…`.
+	arg string
 }
 
 // env is what a command may read from its surroundings; tests substitute it.
@@ -45,6 +48,7 @@ type env struct {
 var commands = map[string]command{
 	"up":              {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
 	"ingest":          {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
+	"audit":           {summary: auditSummary, flags: auditFlags, arg: "sid"},
 	"sim":             {summary: "simulate a Twilio Flex contact centre against the product and check the ground truth (no orphan, no duplicate effect, no violation)", flags: simFlags},
 	"reactors":        {summary: "answer workflow timeouts, canceled and deleted tasks through Twilio (re-invite, message, close), exactly once", flags: reactorsFlags},
 	"projector bench": {summary: "measure the projector: Kafka → event store against the store alone, the fold, webhook → query API latency, read-model memory", flags: projectorBenchFlags},
@@ -105,7 +109,11 @@ func run(args []string, e env) int {
 	runCmd := cmd.flags(fs, e)
 	fs.Usage = func() {}
 
-	if err := config.Parse(fs, args[1:], e.lookup); err != nil {
+	rest := args[1:]
+	if cmd.arg != "" {
+		rest = positionalAsFlag(fs, rest, cmd.arg)
+	}
+	if err := config.Parse(fs, rest, e.lookup); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			config.Usage(fs, fmt.Sprintf("Usage: flexstream %s [flags]\n\n%s.", name, cmd.summary))()
