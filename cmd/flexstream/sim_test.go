@@ -110,3 +110,35 @@ func TestUpRunsTheSimulatorByDefault(t *testing.T) {
 		return strings.Contains(string(b), `outcome="succeeded"`), "no succeeded action yet"
 	})
 }
+
+// TestSimAgainstARunningProduct: `flexstream sim --target` plays Twilio
+// for a product running in another process (here `up` with Twilio
+// credentials and --twilio-api-url at the simulator), as an operator
+// would test a deployment.
+func TestSimAgainstARunningProduct(t *testing.T) {
+	const account, token = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"
+	env := []string{"TWILIO_ACCOUNT_SID=" + account, "TWILIO_AUTH_TOKEN=" + token}
+	rest := freeAddr(t)
+	data := t.TempDir()
+	p := startUpEnv(t, data, freeAddr(t), env, "--twilio-api-url", "http://"+rest, "--settle", "500ms", "--orphan-grace", "2s")
+
+	report := filepath.Join(t.TempDir(), "report.json")
+	cmd := exec.Command(binary, "sim", "--scenario", "smoke", "--seed", "3", "--target", p.ingest, "--api-url", p.api,
+		"--twilio-addr", rest, "--report", report, "--log-level", "warn", "--log-format", "json")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sim: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r sim.Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.OK() || r.ReadModels == nil || r.ReadModels.Conversations != r.Interactions || r.Reactions["reinvite"] == 0 {
+		t.Fatalf("report: %+v\n%s", r, out)
+	}
+}

@@ -56,11 +56,12 @@ type Percentiles struct {
 type Diff struct {
 	Conversations int        `json:"conversations"` // the product's count
 	Stats         fold.Stats `json:"stats"`
-	Missing       []string   `json:"missing,omitempty"` // in the truth, not in the product
-	Unknown       []string   `json:"unknown,omitempty"` // in the product, not in the truth
-	States        []string   `json:"states,omitempty"`  // "CH…: product active, truth closed"
-	Orphans       []string   `json:"orphans,omitempty"` // "CH…: product orphaned, truth not" and the reverse
-	Error         string     `json:"error,omitempty"`   // the comparison could not be made
+	Missing       []string   `json:"missing,omitempty"`   // in the truth, not in the product
+	Unknown       []string   `json:"unknown,omitempty"`   // in the product, not in the truth
+	States        []string   `json:"states,omitempty"`    // "CH…: product active, truth closed"
+	Orphans       []string   `json:"orphans,omitempty"`   // "CH…: product orphaned, truth not" and the reverse
+	StatsDiff     []string   `json:"statsDiff,omitempty"` // /v1/stats counts that differ from the truth's
+	Error         string     `json:"error,omitempty"`     // the comparison could not be made
 	Equal         bool       `json:"equal"`
 }
 
@@ -180,10 +181,23 @@ func (s *Sim) compare(ctx context.Context, t modelTruth) *Diff {
 			d.Unknown = append(d.Unknown, sid)
 		}
 	}
+	// /v1/stats, the dashboards' numbers, must count what the truth counts.
+	byState := map[string]int{}
+	for _, c := range t.Conversations {
+		byState[c.State]++
+	}
+	if d.Stats.Conversations != len(t.Conversations) {
+		d.StatsDiff = append(d.StatsDiff, fmt.Sprintf("conversations: product %d, truth %d", d.Stats.Conversations, len(t.Conversations)))
+	}
+	for _, st := range []string{"active", "inactive", "closed"} {
+		if d.Stats.ByState[st] != byState[st] {
+			d.StatsDiff = append(d.StatsDiff, fmt.Sprintf("%s: product %d, truth %d", st, d.Stats.ByState[st], byState[st]))
+		}
+	}
 	for _, l := range [][]string{d.Missing, d.Unknown, d.States, d.Orphans} {
 		sort.Strings(l)
 	}
-	d.Equal = len(d.Missing)+len(d.Unknown)+len(d.States)+len(d.Orphans) == 0
+	d.Equal = len(d.Missing)+len(d.Unknown)+len(d.States)+len(d.Orphans)+len(d.StatsDiff) == 0
 	return d
 }
 
@@ -235,9 +249,9 @@ func (r Report) Summary() string {
 		case d.Error != "":
 			fmt.Fprintf(&b, "  read models: not compared: %s\n", d.Error)
 		case d.Equal:
-			fmt.Fprintf(&b, "  read models: equal to the truth (%d conversations)\n", d.Conversations)
+			fmt.Fprintf(&b, "  read models: equal to the truth (%d conversations; /v1/stats by state %v)\n", d.Conversations, d.Stats.ByState)
 		default:
-			fmt.Fprintf(&b, "  read models: differ: %d missing, %d unknown, %d states, %d orphan flags\n", len(d.Missing), len(d.Unknown), len(d.States), len(d.Orphans))
+			fmt.Fprintf(&b, "  read models: differ: %d missing, %d unknown, %d states, %d orphan flags, stats %v\n", len(d.Missing), len(d.Unknown), len(d.States), len(d.Orphans), d.StatsDiff)
 		}
 	}
 	for i, v := range r.Violations {
