@@ -40,6 +40,7 @@ func simFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error 
 	withReactors := fs.Bool("reactors", true, "without --target: run the reactors (off: see the orphans they prevent)")
 	data := fs.String("data", "", "without --target: data directory of the in-process product (default: a temporary one, removed afterwards; a kept one needs a new --seed for each run, since the seed decides the SIDs)")
 	limit := fs.Duration("limit", time.Hour, "give up when the scenario has not settled by then")
+	eventStreams := fs.Bool("event-streams", false, "send the events in Twilio Event Streams' format (CloudEvents to /webhooks/eventstreams) instead of as TaskRouter callbacks and Conversations webhooks")
 	return func(ctx context.Context, log *zap.Logger) error {
 		sc, err := loadScenario(*scenario)
 		if err != nil {
@@ -73,7 +74,7 @@ func simFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error 
 			if strings.TrimSpace(sid) == "" {
 				sid = simAccount(tokens[0] + strings.Repeat("0", 32))
 			}
-			s, err := sim.Start(sim.Config{Scenario: sc, Seed: *seed, AuthToken: tokens[0], AccountSid: strings.TrimSpace(sid), RESTAddr: *restAddr, Limit: *limit, Logger: log})
+			s, err := sim.Start(sim.Config{Scenario: sc, Seed: *seed, AuthToken: tokens[0], AccountSid: strings.TrimSpace(sid), RESTAddr: *restAddr, Limit: *limit, EventStreams: *eventStreams, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -93,7 +94,7 @@ func simFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error 
 		}
 		c := upConfig{
 			DataDir: dir, KafkaAddr: "127.0.0.1:0", Topic: "twilio.events.v1", Partitions: 1, Retention: 7 * 24 * time.Hour,
-			KafkaSyncWrites: true, StoreAddr: "127.0.0.1:0", Sim: true, Scenario: *scenario, Seed: *seed, NoReactors: !*withReactors,
+			KafkaSyncWrites: true, StoreAddr: "127.0.0.1:0", Sim: true, Scenario: *scenario, Seed: *seed, NoReactors: !*withReactors, SimEventStreams: *eventStreams,
 		}
 		c.Ingest.register(flag.NewFlagSet("defaults", flag.ContinueOnError))
 		c.Projector.register(flag.NewFlagSet("defaults", flag.ContinueOnError))

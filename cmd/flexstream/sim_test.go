@@ -114,7 +114,7 @@ func TestUpRunsTheSimulatorByDefault(t *testing.T) {
 // TestSimAgainstARunningProduct: `flexstream sim --target` plays Twilio
 // for a product running in another process (here `up` with Twilio
 // credentials and --twilio-api-url at the simulator), as an operator
-// would test a deployment.
+// would test a deployment — here in Event Streams' format.
 func TestSimAgainstARunningProduct(t *testing.T) {
 	const account, token = "AC0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"
 	env := []string{"TWILIO_ACCOUNT_SID=" + account, "TWILIO_AUTH_TOKEN=" + token}
@@ -123,7 +123,7 @@ func TestSimAgainstARunningProduct(t *testing.T) {
 	p := startUpEnv(t, data, freeAddr(t), env, "--twilio-api-url", "http://"+rest, "--settle", "500ms", "--orphan-grace", "2s")
 
 	report := filepath.Join(t.TempDir(), "report.json")
-	cmd := exec.Command(binary, "sim", "--scenario", "smoke", "--seed", "3", "--target", p.ingest, "--api-url", p.api,
+	cmd := exec.Command(binary, "sim", "--scenario", "smoke", "--seed", "3", "--event-streams", "--target", p.ingest, "--api-url", p.api,
 		"--twilio-addr", rest, "--report", report, "--log-level", "warn", "--log-format", "json")
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.Output()

@@ -38,6 +38,8 @@ type upConfig struct {
 	Sim      bool
 	Scenario string
 	Seed     uint64
+	// SimEventStreams: the simulator sends Event Streams deliveries.
+	SimEventStreams bool
 	// NoReactors starts no reactors (to show what they prevent).
 	NoReactors bool
 }
@@ -235,7 +237,7 @@ func up(ctx context.Context, c upConfig, e env, log *zap.Logger, then func(conte
 				// the same data would replay Twilio SIDs the store has seen.
 				c.Seed = uint64(time.Now().UnixNano())
 			}
-			simulator, err = sim.Start(sim.Config{Scenario: sc, Seed: c.Seed, AuthToken: tokens[0], AccountSid: simAccount(tokens[0]), Logger: log})
+			simulator, err = sim.Start(sim.Config{Scenario: sc, Seed: c.Seed, AuthToken: tokens[0], AccountSid: simAccount(tokens[0]), EventStreams: c.SimEventStreams, Logger: log})
 			if err != nil {
 				return err
 			}

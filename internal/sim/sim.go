@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,10 @@ type Config struct {
 	// Senders deliver webhooks concurrently; one conversation's are
 	// always delivered in order.
 	Senders int
+	// EventStreams sends every event as Twilio Event Streams would (a
+	// CloudEvents delivery to /webhooks/eventstreams) instead of as a
+	// TaskRouter callback or a Conversations webhook.
+	EventStreams bool
 	// Retries: Twilio tries a failed delivery again this many times.
 	Retries      int
 	RetryBackoff time.Duration
@@ -237,12 +242,23 @@ func (s *Sim) sender(ctx context.Context, q <-chan model.Webhook) {
 
 func (s *Sim) deliver(ctx context.Context, h model.Webhook) {
 	url := strings.TrimSuffix(s.target, "/") + "/webhooks/" + h.Family
+	var body []byte
+	if s.cfg.EventStreams {
+		url = strings.TrimSuffix(s.target, "/") + "/webhooks/eventstreams"
+		body = eventStreamsDelivery(h)
+	}
 	backoff := s.cfg.RetryBackoff
 	for attempt := 0; ; attempt++ {
 		if ctx.Err() != nil {
 			return
 		}
-		req, err := twiliotest.FormRequest(s.cfg.AuthToken, url, h.Form, h.Idem)
+		var req *http.Request
+		var err error
+		if body != nil {
+			req, err = twiliotest.JSONRequest(s.cfg.AuthToken, url, body, h.Idem)
+		} else {
+			req, err = twiliotest.FormRequest(s.cfg.AuthToken, url, h.Form, h.Idem)
+		}
 		if err != nil {
 			s.log.Error("build webhook", zap.Error(err))
 			s.failures.Add(1)
@@ -274,5 +290,31 @@ func (s *Sim) deliver(ctx context.Context, h model.Webhook) {
 		case <-time.After(backoff):
 		}
 		backoff *= 2
+	}
+}
+
+// eventStreamsDelivery is the Event Streams delivery of one event: the
+// same fields, as a CloudEvent in a JSON array. Its id is derived from
+// the event, so a retry repeats it.
+func eventStreamsDelivery(h model.Webhook) []byte {
+	f := h.Form
+	ids := twiliotest.IDs{Account: f.Get("AccountSid"), Workspace: f.Get("WorkspaceSid"), ChatService: f.Get("ChatServiceSid"), Conversation: f.Get("ConversationSid")}
+	typ := f.Get("EventType")
+	var data map[string]any
+	if h.Family == "taskrouter" {
+		data = twiliotest.TaskRouterESData(ids, typ, func(v url.Values) { replaceValues(v, f) })
+	} else {
+		data = twiliotest.ConversationsESData(ids, typ, func(v url.Values) { replaceValues(v, f) })
+	}
+	return twiliotest.EventStreamsDelivery(ids, twiliotest.EventStreamsEvent{Type: typ, Data: data})
+}
+
+// replaceValues makes dst a copy of src.
+func replaceValues(dst, src url.Values) {
+	for k := range dst {
+		delete(dst, k)
+	}
+	for k, vs := range src {
+		dst[k] = append([]string(nil), vs...)
 	}
 }
