@@ -22,6 +22,7 @@ import (
 	"github.com/flexstream/flexstream/internal/pii"
 	"github.com/flexstream/flexstream/projector/api"
 	"github.com/flexstream/flexstream/projector/decode"
+	"github.com/flexstream/flexstream/projector/fold"
 	"github.com/flexstream/flexstream/projector/pipeline"
 	"github.com/flexstream/flexstream/projector/readmodel"
 	"github.com/flexstream/flexstream/schemas"
@@ -43,6 +44,9 @@ type Config struct {
 	Pseudonymizer *pii.Pseudonymizer
 	Workers       int
 	Logger        *zap.Logger
+	// GenerationPoll is how often the read models' generation pointer is
+	// read, to switch to a replay's new generation (1s).
+	GenerationPoll time.Duration
 }
 
 // Defaults.
@@ -82,7 +86,7 @@ func (c *Config) Validate() error {
 type Projector struct {
 	cfg      Config
 	log      *zap.Logger
-	store    *readmodel.Store
+	store    *readmodel.Live
 	api      *api.Server
 	consumer *kafkaio.Consumer
 	dlq      *kafkaio.Producer
@@ -105,7 +109,9 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := readmodel.Open(cfg.DataDir)
+	// The read models are generations (a replay builds a new one and
+	// flips the pointer); the API reads whichever is current.
+	store, err := readmodel.OpenLive(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -148,10 +154,10 @@ func Start(ctx context.Context, cfg Config) (*Projector, error) {
 	}()
 	go func() {
 		defer p.wg.Done()
-		err := readmodel.Run(runCtx, readmodel.RunConfig{
-			Store: store, Events: cfg.Events, Feed: feed, Registry: reg, Logger: cfg.Logger,
+		err := store.Run(runCtx, readmodel.RunConfig{
+			Events: cfg.Events, Feed: feed, Registry: reg, Logger: cfg.Logger,
 			CaughtUp: func() { p.caughtUp.Store(true) }, Progress: &p.progress,
-		})
+		}, cfg.GenerationPoll)
 		p.fail("read models", err)
 	}()
 	p.log.Info("projector started", zap.String("api", p.api.URL()), zap.String("topic", cfg.Topic), zap.String("group", cfg.Group))
@@ -213,9 +219,10 @@ func (p *Projector) closeParts() error {
 	return errors.Join(errs...)
 }
 
-// views serves the read models to the API.
+// views serves the read models to the API: each call reads the current
+// generation, which stays open until it returns.
 type views struct {
-	store    *readmodel.Store
+	store    *readmodel.Live
 	grace    time.Duration
 	counters *pipeline.Counters
 	progress *readmodel.Progress
@@ -228,27 +235,40 @@ func notFound(err error) error {
 	return err
 }
 
-func (v views) Conversation(_ context.Context, sid string) (json.RawMessage, error) {
-	raw, err := v.store.ConversationJSON(sid)
+func (v views) Conversation(_ context.Context, sid string) (raw json.RawMessage, err error) {
+	err = v.store.View(func(s *readmodel.Store) error {
+		raw, err = s.ConversationJSON(sid)
+		return err
+	})
 	return raw, notFound(err)
 }
 
-func (v views) Conversations(_ context.Context, q api.ConversationQuery) (api.ConversationPage, error) {
-	items, next, err := v.store.Conversations(readmodel.Query{State: q.State, Orphaned: q.Orphaned, Flag: q.Flag, After: q.Cursor, Limit: q.Limit, Now: time.Now(), Grace: v.grace})
-	return api.ConversationPage{Items: items, NextCursor: next}, err
+func (v views) Conversations(_ context.Context, q api.ConversationQuery) (page api.ConversationPage, err error) {
+	err = v.store.View(func(s *readmodel.Store) error {
+		page.Items, page.NextCursor, err = s.Conversations(readmodel.Query{State: q.State, Orphaned: q.Orphaned, Flag: q.Flag, After: q.Cursor, Limit: q.Limit, Now: time.Now(), Grace: v.grace})
+		return err
+	})
+	return page, err
 }
 
-func (v views) Task(_ context.Context, sid string) (json.RawMessage, error) {
-	raw, err := v.store.TaskJSON(sid)
+func (v views) Task(_ context.Context, sid string) (raw json.RawMessage, err error) {
+	err = v.store.View(func(s *readmodel.Store) error {
+		raw, err = s.TaskJSON(sid)
+		return err
+	})
 	return raw, notFound(err)
 }
 
 func (v views) Stats(_ context.Context) (json.RawMessage, error) {
-	st, err := v.store.Stats()
-	if err != nil {
-		return nil, err
-	}
-	orphans, err := v.store.OrphansNow(time.Now(), v.grace)
+	var st fold.Stats
+	var orphans int
+	err := v.store.View(func(s *readmodel.Store) (err error) {
+		if st, err = s.Stats(); err != nil {
+			return err
+		}
+		orphans, err = s.OrphansNow(time.Now(), v.grace)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

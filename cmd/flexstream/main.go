@@ -49,6 +49,8 @@ var commands = map[string]command{
 	"up":              {summary: "run everything in one process on the embedded default (Kafka broker, event store, webhook ingest, projector and query API)", flags: upFlags},
 	"ingest":          {summary: "receive Twilio webhooks, check their signatures and produce them to Kafka", flags: ingestFlags},
 	"audit":           {summary: auditSummary, flags: auditFlags, arg: "sid"},
+	"replay":          {summary: replaySummary, flags: replayFlags},
+	"replay bench":    {summary: "measure a replay: load realistic conversation lifecycles into an embedded store, rebuild the read models from $all, report events/s and peak memory", flags: replayBenchFlags},
 	"sim":             {summary: "simulate a Twilio Flex contact centre against the product and check the ground truth (no orphan, no duplicate effect, no violation)", flags: simFlags},
 	"reactors":        {summary: "answer workflow timeouts, canceled and deleted tasks through Twilio (re-invite, message, close), exactly once", flags: reactorsFlags},
 	"projector bench": {summary: "measure the projector: Kafka → event store against the store alone, the fold, webhook → query API latency, read-model memory", flags: projectorBenchFlags},
@@ -60,7 +62,7 @@ var commands = map[string]command{
 }
 
 // groups are first words of two-word commands.
-var groups = map[string]bool{"store": true, "ingest": true, "projector": true}
+var groups = map[string]bool{"store": true, "ingest": true, "projector": true, "replay": true}
 
 func main() {
 	os.Exit(run(os.Args[1:], env{stdout: os.Stdout, stderr: os.Stderr, lookup: os.LookupEnv}))

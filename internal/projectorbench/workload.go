@@ -176,3 +176,22 @@ func traceparent() string {
 	_, _ = rand.Read(b[:])
 	return "00-" + hex.EncodeToString(b[:16]) + "-" + hex.EncodeToString(b[16:]) + "-01"
 }
+
+// Workload is conversations conversations' lifecycles (of the three kinds
+// above), numbered from first, as the projector decodes them: the domain
+// events in order, for loading an event store (the replay benchmark).
+func Workload(first int64, conversations int) ([]decode.Decoded, error) {
+	dec, err := newDecoder()
+	if err != nil {
+		return nil, err
+	}
+	var hooks []webhook
+	for c := range conversations {
+		hooks = append(hooks, lifecycle(twiliotest.NewIDs(first+int64(c)), c)...)
+	}
+	recs, err := records(hooks, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll(dec, schemas.DefaultTopic, recs)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -279,7 +280,15 @@ func Run(ctx context.Context, cfg RunConfig) error {
 	applied := prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projection_events_applied_total", Help: "Events folded into the read models."})
 	lagSeconds := prometheus.NewGauge(prometheus.GaugeOpts{Name: "flexstream_projection_lag_seconds", Help: "Age of the last event folded when it was committed; 0 when caught up."})
 	if cfg.Registry != nil {
-		cfg.Registry.MustRegister(applied, lagSeconds)
+		// A second Run on the same registry (after a generation switch)
+		// keeps counting on the first one's collectors.
+		var err error
+		if applied, err = register(cfg.Registry, applied); err != nil {
+			return err
+		}
+		if lagSeconds, err = register(cfg.Registry, lagSeconds); err != nil {
+			return err
+		}
 	}
 	var mu sync.Mutex
 	// oldest is when the oldest uncommitted event was applied: a commit is
@@ -390,4 +399,19 @@ func Run(ctx context.Context, cfg RunConfig) error {
 		err = cerr
 	}
 	return err
+}
+
+// register registers c, or returns the collector already registered as
+// it.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, fmt.Errorf("read model: metrics: %w", err)
+	}
+	return c, nil
 }
