@@ -6,6 +6,7 @@ package domain
 
 import (
 	"encoding/json"
+	segjson "github.com/segmentio/encoding/json"
 	"strings"
 	"time"
 
@@ -169,7 +170,7 @@ func EventID(ceID, stream string) uuid.UUID {
 // Decode reads a stored event's data.
 func Decode(eventType string, data []byte) (Event, error) {
 	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
+	if err := segjson.Unmarshal(data, &e); err != nil {
 		return Event{}, err
 	}
 	e.Type = eventType

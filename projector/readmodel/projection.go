@@ -69,10 +69,24 @@ func (p *Projection) Pending() int { return p.pending }
 
 // Apply folds one recorded event into the views it concerns.
 func (p *Projection) Apply(r eventstore.RecordedEvent) error {
+	e, err := decodeRecorded(r)
+	if err != nil {
+		return err
+	}
+	return p.ApplyDecoded(r, e)
+}
+
+func decodeRecorded(r eventstore.RecordedEvent) (domain.Event, error) {
 	e, err := domain.Decode(r.Type, r.Data)
 	if err != nil {
-		return fmt.Errorf("read model: event %s at %d: %w", r.ID, r.Position, err)
+		return domain.Event{}, fmt.Errorf("read model: event %s at %d: %w", r.ID, r.Position, err)
 	}
+	return e, nil
+}
+
+// ApplyDecoded is Apply of an event already decoded (a replay decodes on
+// another goroutine than it folds).
+func (p *Projection) ApplyDecoded(r eventstore.RecordedEvent, e domain.Event) error {
 	id := r.ID.String()
 	if e.ConversationSid != "" {
 		c, err := p.conversation(e.ConversationSid)

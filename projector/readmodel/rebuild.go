@@ -135,12 +135,73 @@ func catchUp(ctx context.Context, p *Projection, cfg RebuildConfig, head uint64,
 	if cfg.CommitEvery <= 0 {
 		cfg.CommitEvery = 50_000
 	}
-	for {
-		from, started := p.Checkpoint()
-		if started && from >= head {
-			break
+	from, started := p.Checkpoint()
+	if started && from >= head {
+		return nil
+	}
+	// Reading (and decoding) and folding overlap: one goroutine reads
+	// batches from the store and decodes them while this one folds the
+	// previous batch and commits. Both cores work; memory stays bounded by
+	// the batch in the channel.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []decoded, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		readErr <- readBatches(ctx, cfg, from, started, head, batches)
+	}()
+	for batch := range batches {
+		for i := range batch {
+			d := &batch[i]
+			res.Read++
+			if !d.applied {
+				p.Skip(d.r.Position)
+				continue
+			}
+			res.Applied++
+			if err := p.ApplyDecoded(d.r, d.e); err != nil {
+				cancel()
+				for range batches { // let the reader end
+				}
+				<-readErr
+				return err
+			}
 		}
-		n := uint64(0)
+		if p.Pending() >= cfg.CommitEvery {
+			if _, err := p.Commit(); err != nil {
+				cancel()
+				for range batches {
+				}
+				<-readErr
+				return err
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(res.Read, head)
+		}
+	}
+	if err := <-readErr; err != nil {
+		return err
+	}
+	_, err := p.Commit()
+	return err
+}
+
+// decoded is an event read for a rebuild, with its domain event when the
+// read models fold it.
+type decoded struct {
+	r       eventstore.RecordedEvent
+	e       domain.Event
+	applied bool
+}
+
+// readBatches reads $all after from (inclusive of nothing already folded)
+// up to head, decodes what the read models fold, and sends it in batches.
+func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bool, head uint64, out chan<- []decoded) error {
+	for {
+		batch := make([]decoded, 0, cfg.ReadBatch)
+		last := from
 		err := cfg.Events.ReadAll(ctx, from, cfg.ReadBatch, func(r eventstore.RecordedEvent) error {
 			if started && r.Position <= from {
 				return nil // the checkpoint's own event: read from it inclusively, folded already
@@ -148,35 +209,36 @@ func catchUp(ctx context.Context, p *Projection, cfg RebuildConfig, head uint64,
 			if r.Position > head {
 				return errPastHead
 			}
-			n++
-			res.Read++
-			if !projected(r.Stream) || (cfg.Drop != nil && cfg.Drop(r)) {
-				p.Skip(r.Position)
-				return nil
+			last = r.Position
+			d := decoded{r: r}
+			if projected(r.Stream) && (cfg.Drop == nil || !cfg.Drop(r)) {
+				e, err := decodeRecorded(r)
+				if err != nil {
+					return err
+				}
+				d.e, d.applied = e, true
 			}
-			res.Applied++
-			return p.Apply(r)
+			batch = append(batch, d)
+			return nil
 		})
 		if err != nil && !errors.Is(err, errPastHead) {
 			return err
 		}
-		if p.Pending() >= cfg.CommitEvery {
-			if _, err := p.Commit(); err != nil {
-				return err
+		if len(batch) > 0 {
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
-		if cfg.Progress != nil {
-			cfg.Progress(res.Read, head)
+		if len(batch) == 0 || errors.Is(err, errPastHead) || last >= head {
+			return nil
 		}
-		if n == 0 || errors.Is(err, errPastHead) {
-			break
-		}
+		from, started = last, true
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
-	_, err := p.Commit()
-	return err
 }
 
 // sync makes what was committed durable.
