@@ -123,3 +123,46 @@ func TestReplayFlagsNameTheBadOne(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayAfterTheSmokeScenario (issue 8): the simulator's smoke
+// scenario runs through the whole product with its data kept; then, with
+// nothing running, `replay --verify` finds the rebuilt views equal to the
+// live ones, and `replay` swaps in a generation equal to them.
+func TestReplayAfterTheSmokeScenario(t *testing.T) {
+	dir := t.TempDir()
+	code, r, out := runSim(t, "--scenario", "smoke", "--seed", "5", "--data", dir)
+	if code != 0 || !r.OK() {
+		t.Fatalf("sim: exit %d\n%s", code, out)
+	}
+	views := filepath.Join(dir, "readmodel")
+	_, livePath, err := readmodel.CurrentGeneration(views)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, liveStats := conversationViews(t, livePath)
+	if len(live) != r.Interactions {
+		t.Fatalf("%d live views for %d interactions", len(live), r.Interactions)
+	}
+
+	code, stdout, errOut := runArgs(t, []string{"replay", "--data", dir, "--verify", "--log-level", "error"}, nil)
+	if code != exitOK || !strings.Contains(stdout, "every view is the same") {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	code, stdout, errOut = runArgs(t, []string{"replay", "--data", dir, "--log-level", "error"}, nil)
+	if code != exitOK {
+		t.Fatalf("replay: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	g, path, err := readmodel.CurrentGeneration(views)
+	if err != nil || g < 1 {
+		t.Fatalf("generation %d, %v", g, err)
+	}
+	rebuilt, rebuiltStats := conversationViews(t, path)
+	if rebuiltStats != liveStats || len(rebuilt) != len(live) {
+		t.Fatalf("stats %s vs %s; %d vs %d views", rebuiltStats, liveStats, len(rebuilt), len(live))
+	}
+	for sid, v := range live {
+		if rebuilt[sid] != v {
+			t.Errorf("%s:\n got %s\nwant %s", sid, rebuilt[sid], v)
+		}
+	}
+}
