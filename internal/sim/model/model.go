@@ -154,7 +154,9 @@ type worker struct {
 
 func (w *worker) available() bool { return w.res == nil && w.task == nil }
 
-// Task statuses.
+// Task statuses, TaskRouter's names. Written out here rather than taken
+// from the product (projector/fold), so that the simulator, which judges
+// the product, shares none of its code.
 const (
 	TaskPending   = "pending"
 	TaskReserved  = "reserved"
