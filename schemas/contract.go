@@ -35,6 +35,13 @@ const (
 	HeaderFamily = "flexstream_family"
 )
 
+// Headers lists every header of the contract, in the order ingest writes
+// them.
+var Headers = []string{
+	HeaderSpecVersion, HeaderID, HeaderSource, HeaderType, HeaderTime, HeaderSubject, HeaderDataSchema,
+	HeaderContentType, HeaderTraceparent, HeaderReceivedAt, HeaderFamily,
+}
+
 // SpecVersion is the CloudEvents version of every record.
 const SpecVersion = "1.0"
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -91,11 +92,13 @@ func (p *Pseudonymizer) Body(raw string) string {
 // customer has a 24-hour window). An identity that is neither a phone number
 // nor an e-mail address is not PII by itself and is returned unchanged.
 func (p *Pseudonymizer) Address(raw string) string {
-	if raw == "" {
-		return ""
+	if raw == "" || IsPseudonym(raw) {
+		// A pseudonym is no PII, and pseudonymising it again would make
+		// one customer two (re-driven records carry pseudonyms).
+		return raw
 	}
 	prefix, rest := "", raw
-	if i := strings.IndexByte(raw, ':'); i > 0 && !strings.Contains(raw[:i], "@") {
+	if i := strings.IndexByte(raw, ':'); i > 0 && channelPrefix.MatchString(raw[:i]) {
 		prefix, rest = raw[:i+1], raw[i+1:]
 	}
 	switch {
@@ -122,7 +125,56 @@ var (
 	// separators people type, optionally after a plus.
 	emailInText = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}`)
 	phoneInText = regexp.MustCompile(`\+?\d[\d ().\-]{5,20}\d`)
+
+	// The pseudonyms this package makes, alone (after an optional channel
+	// prefix such as "whatsapp:") or inside text.
+	pseudonym       = `(ph):[0-9a-f]{20}:[0-9]{0,2}|(em):[0-9a-f]{20}|(id):[0-9a-f]{20}|(msg):[0-9a-f]{20}:len=([0-9]+)`
+	pseudonymRe     = regexp.MustCompile(`^(?:[a-z][a-z0-9_-]*:)?(?:` + pseudonym + `)$`)
+	// Kept as they are inside free text: pseudonyms, whose hex digits can
+	// look like a phone number, and Twilio SIDs, for the same reason.
+	keptInText = regexp.MustCompile(`\b(?:` + pseudonym + `|[A-Z]{2}[0-9a-fA-F]{32}\b)`)
+	// A channel's name before the address ("whatsapp:", "messenger:").
+	channelPrefix = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
 )
+
+// IsPseudonym reports whether s is a pseudonym this package made (with an
+// optional channel prefix, as Address keeps it).
+func IsPseudonym(s string) bool {
+	_, ok := PseudonymKind(s)
+	return ok
+}
+
+// PseudonymKind is the kind (KindPhone, KindEmail, KindOther, KindBody) of
+// the pseudonym s, if s is one.
+func PseudonymKind(s string) (string, bool) {
+	if len(s) < 23 || !strings.Contains(s, ":") {
+		return "", false
+	}
+	m := pseudonymRe.FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	for _, k := range m[1:5] {
+		if k != "" {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// BodyLength is the length, in runes, of the message text whose pseudonym
+// (Body) s is.
+func BodyLength(s string) (int, bool) {
+	if !strings.HasPrefix(s, KindBody+":") {
+		return 0, false
+	}
+	m := pseudonymRe.FindStringSubmatch(s)
+	if m == nil || m[4] == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[5])
+	return n, err == nil
+}
 
 // IsEmail reports whether s looks like an e-mail address.
 func IsEmail(s string) bool { return emailRe.MatchString(strings.TrimSpace(s)) }
@@ -138,8 +190,29 @@ func IsPhone(s string) bool {
 }
 
 // Redact replaces every e-mail address and phone number inside free text
-// (error messages from Twilio, for example) with its pseudonym.
+// (error messages from Twilio, for example) with its pseudonym. Pseudonyms
+// and Twilio SIDs in the text are kept: their hex digits can look like a
+// phone number.
 func (p *Pseudonymizer) Redact(text string) string {
+	locs := keptInText.FindAllStringIndex(text, -1)
+	if locs == nil {
+		return p.redact(text)
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		b.WriteString(p.redact(text[last:l[0]]))
+		b.WriteString(text[l[0]:l[1]])
+		last = l[1]
+	}
+	b.WriteString(p.redact(text[last:]))
+	return b.String()
+}
+
+func (p *Pseudonymizer) redact(text string) string {
+	if text == "" {
+		return ""
+	}
 	text = emailInText.ReplaceAllStringFunc(text, p.Email)
 	return phoneInText.ReplaceAllStringFunc(text, func(m string) string {
 		if n := len(normalisePhone(m)); n < 7 || n > 15 {

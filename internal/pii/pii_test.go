@@ -122,3 +122,59 @@ func TestZapFieldsNeverCarryRaw(t *testing.T) {
 		}
 	}
 }
+
+func TestPseudonymsAreRecognisedAndKept(t *testing.T) {
+	p := mustNew(t, testKey)
+	cases := []struct {
+		name, in, kind string
+	}{
+		{"phone", "+15550102367", KindPhone},
+		{"whatsapp phone", "whatsapp:+15550102367", KindPhone},
+		{"email", "Jane.Doe@example.com", KindEmail},
+		{"messenger id", "messenger:alice.smith.77", KindOther},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ps := p.Address(c.in)
+			if ps == c.in {
+				t.Fatalf("Address(%q) did not pseudonymise", c.in)
+			}
+			kind, ok := PseudonymKind(ps)
+			if !ok || kind != c.kind {
+				t.Fatalf("PseudonymKind(%q) = %q, %v; want %q", ps, kind, ok, c.kind)
+			}
+			if again := p.Address(ps); again != ps {
+				t.Fatalf("Address(pseudonym) = %q, want it unchanged %q", again, ps)
+			}
+			if got := p.Redact("call " + ps + " now"); got != "call "+ps+" now" {
+				t.Fatalf("Redact changed a pseudonym: %q", got)
+			}
+		})
+	}
+	body := p.Body("héllo wörld")
+	if n, ok := BodyLength(body); !ok || n != 11 {
+		t.Fatalf("BodyLength(%q) = %d, %v; want 11", body, n, ok)
+	}
+	if kind, ok := PseudonymKind(body); !ok || kind != KindBody {
+		t.Fatalf("PseudonymKind(%q) = %q, %v", body, kind, ok)
+	}
+	for _, s := range []string{"", "alice", "+15550102367", "ph:xyz:67", "ph:0123456789abcdef012:67", "msg:0123456789abcdef0123:len=", "CH0123456789abcdef0123456789abcdef"} {
+		if IsPseudonym(s) {
+			t.Errorf("IsPseudonym(%q) = true", s)
+		}
+		if _, ok := BodyLength(s); ok {
+			t.Errorf("BodyLength(%q) ok", s)
+		}
+	}
+}
+
+func TestRedactKeepsPseudonymsWhoseHexLooksLikeAPhone(t *testing.T) {
+	p := mustNew(t, testKey)
+	// 20 hex digits, all decimal: a phone number to phoneInText.
+	ps := "ph:12345678901234567890:90"
+	text := "from " + ps + " and +1 555 010 2367"
+	got := p.Redact(text)
+	if !strings.HasPrefix(got, "from "+ps+" and ph:") || strings.Contains(got, "555") {
+		t.Fatalf("Redact(%q) = %q", text, got)
+	}
+}

@@ -65,6 +65,7 @@ func (d *Decoder) Decode(r Record) (Decoded, error) {
 	}
 	family, ceType := r.Headers[schemas.HeaderFamily], r.Headers[schemas.HeaderType]
 	var f fields
+	var rawValue string
 	switch family {
 	case schemas.FamilyTaskRouter, schemas.FamilyConversations:
 		form, err := url.ParseQuery(string(r.Value))
@@ -80,6 +81,7 @@ func (d *Decoder) Decode(r Record) (Decoded, error) {
 			return Decoded{}, fmt.Errorf("%w: %w", ErrUndecodable, err)
 		}
 		f = formFields(form)
+		rawValue = d.pseudonymiseForm(form).Encode()
 	case schemas.FamilyEventStreams:
 		if err := d.validator.ValidatePayload(family, r.Headers[schemas.HeaderContentType], r.Value); err != nil {
 			return Decoded{}, fmt.Errorf("%w: %w", ErrUndecodable, err)
@@ -91,6 +93,9 @@ func (d *Decoder) Decode(r Record) (Decoded, error) {
 			f, err = eventStreamsConversations(r.Value)
 		}
 		if err != nil {
+			return Decoded{}, undecodable("%s data: %v", family, err)
+		}
+		if rawValue, err = d.pseudonymiseJSONText(string(r.Value)); err != nil {
 			return Decoded{}, undecodable("%s data: %v", family, err)
 		}
 	default:
@@ -130,8 +135,83 @@ func (d *Decoder) Decode(r Record) (Decoded, error) {
 			CorrelationID: correlation, CausationID: ceID, CESource: r.Headers[schemas.HeaderSource],
 			Topic: r.Topic, Partition: r.Partition, Offset: r.Offset,
 			Traceparent: r.Headers[schemas.HeaderTraceparent], ReceivedAt: received.UTC(),
+			Raw: &domain.Raw{Key: string(r.Key), Headers: contractHeaders(r.Headers), Value: rawValue},
 		},
 	}, nil
+}
+
+// contractHeaders copies the contract's headers (schemas.Headers): other
+// producers' headers are theirs, and could hold anything.
+func contractHeaders(h map[string]string) map[string]string {
+	out := make(map[string]string, len(schemas.Headers))
+	for _, k := range schemas.Headers {
+		if v, ok := h[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// pseudonymiseForm is the form with every value that is or holds a phone
+// number, an e-mail address or message text replaced by its pseudonym.
+func (d *Decoder) pseudonymiseForm(form url.Values) url.Values {
+	out := make(url.Values, len(form))
+	for k, vs := range form {
+		o := make([]string, len(vs))
+		for i, v := range vs {
+			o[i] = d.pseudonymiseField(k, v)
+		}
+		out[k] = o
+	}
+	return out
+}
+
+// bodyFields name message text, in webhooks and in Event Streams data.
+func isBodyField(name string) bool { return name == "Body" || name == "MessageBody" }
+
+// numberFields are Twilio's numeric form fields: a Unix time in a
+// Timestamp has as many digits as a phone number.
+var numberFields = map[string]bool{
+	"Timestamp": true, "TimestampMs": true, "TaskAge": true, "TaskPriority": true, "TaskTimeout": true,
+	"TaskVersion": true, "Index": true, "RetryCount": true, "ErrorCode": true,
+}
+
+func (d *Decoder) pseudonymiseField(name, v string) string {
+	switch {
+	case isBodyField(name):
+		if v == "" || pii.IsPseudonym(v) {
+			return v
+		}
+		return d.pii.Body(v)
+	case numberFields[name] && isDigits(v):
+		return v
+	}
+	return d.pseudonymiseString(v)
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// pseudonymiseJSONText pseudonymises a JSON document, keeping its numbers
+// as written.
+func (d *Decoder) pseudonymiseJSONText(text string) (string, error) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	if dec.More() {
+		return "", errors.New("more than one JSON value")
+	}
+	b, err := json.Marshal(d.pseudonymiseJSON(v))
+	return string(b), err
 }
 
 // fields is a payload's fields by their webhook names (Event Streams data
@@ -260,17 +340,13 @@ func (d *Decoder) taskRouterEvent(eventType string, f fields) domain.Event {
 func (d *Decoder) pseudonymiseJSON(v any) any {
 	switch x := v.(type) {
 	case string:
-		// Only digits or an @ can make a phone number or e-mail address;
-		// Twilio SIDs, the commonest strings with digits here, are neither.
-		if !strings.ContainsAny(x, "0123456789@") || isTwilioSid(x) {
-			return x
-		}
-		if p := d.pii.Address(x); p != x {
-			return p
-		}
-		return d.pii.Redact(x)
+		return d.pseudonymiseString(x)
 	case map[string]any:
 		for k, vv := range x {
+			if s, ok := vv.(string); ok && isBodyField(k) {
+				x[k] = d.pseudonymiseField(k, s)
+				continue
+			}
 			x[k] = d.pseudonymiseJSON(vv)
 		}
 		return x
@@ -281,6 +357,39 @@ func (d *Decoder) pseudonymiseJSON(v any) any {
 		return x
 	}
 	return v
+}
+
+// pseudonymiseString replaces a string that is or contains a phone number
+// or e-mail address.
+func (d *Decoder) pseudonymiseString(x string) string {
+	// Only digits or an @ can make a phone number or e-mail address;
+	// Twilio SIDs, the commonest strings with digits here, are neither.
+	if !strings.ContainsAny(x, "0123456789@") || isTwilioSid(x) || pii.IsPseudonym(x) || isTime(x) {
+		return x
+	}
+	if t := strings.TrimSpace(x); t[0] == '{' || t[0] == '[' {
+		// Attributes and media lists: JSON inside a form field or a string.
+		if out, err := d.pseudonymiseJSONText(x); err == nil {
+			return out
+		}
+	}
+	if p := d.pii.Address(x); p != x {
+		return p
+	}
+	return d.pii.Redact(x)
+}
+
+// isTime reports whether s is a date or time as Twilio writes them
+// (ISO 8601), whose digits are no phone number.
+func isTime(s string) bool {
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return false
+	}
+	if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return true
+	}
+	_, err := time.Parse("2006-01-02", s)
+	return err == nil
 }
 
 var conversationsTypes = map[string]string{
@@ -324,7 +433,11 @@ func (d *Decoder) conversationsEvent(name string, f fields) domain.Event {
 			e.Author = d.pii.Address(a)
 		}
 		e.Index, _ = strconv.Atoi(f.get("Index"))
-		e.BodyLength = utf8.RuneCountInString(f.get("Body"))
+		if n, ok := pii.BodyLength(f.get("Body")); ok {
+			e.BodyLength = n // a re-driven record: the text is a pseudonym
+		} else {
+			e.BodyLength = utf8.RuneCountInString(f.get("Body"))
+		}
 		if m := f.get("Media"); m != "" {
 			var media []any
 			if json.Unmarshal([]byte(m), &media) == nil {
@@ -355,7 +468,8 @@ func (d *Decoder) participant(e *domain.Event, f fields) {
 		}
 	}
 	if id := f.get("Identity"); id != "" {
-		e.IdentityPII = pii.IsPhone(id) || pii.IsEmail(id)
+		kind, _ := pii.PseudonymKind(id)
+		e.IdentityPII = pii.IsPhone(id) || pii.IsEmail(id) || kind == pii.KindPhone || kind == pii.KindEmail
 		e.Identity = d.pii.Address(id)
 		if e.Role == "" {
 			e.Role, e.ChannelType = domain.RoleAgent, "chat"

@@ -129,6 +129,21 @@ type Metadata struct {
 	Offset        int64     `json:"kafkaOffset"`
 	Traceparent   string    `json:"traceparent,omitempty"`
 	ReceivedAt    time.Time `json:"receivedAt"`
+	// Raw is the record of the events topic the event was made from,
+	// pseudonymised like the event: what a re-drive publishes again
+	// (flexstream replay --to-topic). Events stored before it was kept
+	// have none.
+	Raw *Raw `json:"raw,omitempty"`
+}
+
+// Raw is a record of the events topic in the contract of schemas, with
+// every phone number, e-mail address and message text in its value
+// replaced by its pseudonym: the value's fields are Twilio's, in key
+// order, and JSON members inside it are re-encoded.
+type Raw struct {
+	Key     string            `json:"key,omitempty"`
+	Headers map[string]string `json:"headers"` // the contract's headers only
+	Value   string            `json:"value"`
 }
 
 // Stream categories.
