@@ -128,8 +128,8 @@ var (
 
 	// The pseudonyms this package makes, alone (after an optional channel
 	// prefix such as "whatsapp:") or inside text.
-	pseudonym       = `(ph):[0-9a-f]{20}:[0-9]{0,2}|(em):[0-9a-f]{20}|(id):[0-9a-f]{20}|(msg):[0-9a-f]{20}:len=([0-9]+)`
-	pseudonymRe     = regexp.MustCompile(`^(?:[a-z][a-z0-9_-]*:)?(?:` + pseudonym + `)$`)
+	pseudonym   = `(ph):[0-9a-f]{20}:[0-9]{0,2}|(em):[0-9a-f]{20}|(id):[0-9a-f]{20}|(msg):[0-9a-f]{20}:len=([0-9]+)`
+	pseudonymRe = regexp.MustCompile(`^(?:[a-z][a-z0-9_-]*:)?(?:` + pseudonym + `)$`)
 	// Kept as they are inside free text: pseudonyms, whose hex digits can
 	// look like a phone number, and Twilio SIDs, for the same reason.
 	keptInText = regexp.MustCompile(`\b(?:` + pseudonym + `|[A-Z]{2}[0-9a-fA-F]{32}\b)`)
