@@ -202,7 +202,11 @@ func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bo
 	for {
 		batch := make([]decoded, 0, cfg.ReadBatch)
 		last := from
-		err := cfg.Events.ReadAll(ctx, from, cfg.ReadBatch, func(r eventstore.RecordedEvent) error {
+		n := cfg.ReadBatch
+		if started {
+			n++ // the read repeats the event folded last
+		}
+		err := cfg.Events.ReadAll(ctx, from, n, func(r eventstore.RecordedEvent) error {
 			if started && r.Position <= from {
 				return nil // the checkpoint's own event: read from it inclusively, folded already
 			}

@@ -124,6 +124,13 @@ func TestRebuildEqualsLiveFold(t *testing.T) {
 		t.Fatalf("second rebuild: %+v, %v", res, err)
 	}
 	sameDump(t, dump(t, readmodel.GenerationPath(dir, 2)), live)
+	// One event per read: each read after the first repeats the event
+	// folded last, which must not end the rebuild.
+	res, err = readmodel.Rebuild(context.Background(), readmodel.RebuildConfig{Dir: dir, Events: es, ReadBatch: 1})
+	if err != nil || res.Read != 301 {
+		t.Fatalf("rebuild reading one event at a time: %+v, %v", res, err)
+	}
+	sameDump(t, dump(t, readmodel.GenerationPath(dir, 3)), live)
 }
 
 // TestVerify: an unchanged fold reports nothing; a changed one (state
