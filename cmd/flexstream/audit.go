@@ -18,6 +18,7 @@ import (
 	"github.com/flexstream/flexstream/internal/datadir"
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/internal/logging"
 	"github.com/flexstream/flexstream/internal/pii"
 )
 
@@ -144,7 +145,7 @@ func auditKey(c auditConfig, e env) ([]byte, error) {
 // embedded default on a free loopback port and connects to that: one
 // code path, the client, either way. where names it for messages.
 func openAuditStore(ctx context.Context, c auditConfig, log *zap.Logger) (rd audit.Reader, where string, closeFn func(), err error) {
-	quiet := log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	quiet := logging.AtLeast(log, zapcore.WarnLevel)
 	if c.Store != "" {
 		es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: c.Store, ConnectTimeout: 15 * time.Second, Logger: log})
 		if err != nil {

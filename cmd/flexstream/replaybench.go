@@ -22,6 +22,7 @@ import (
 	"github.com/flexstream/flexstream/internal/config"
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/internal/logging"
 	"github.com/flexstream/flexstream/internal/projectorbench"
 	"github.com/flexstream/flexstream/projector/readmodel"
 )
@@ -44,7 +45,7 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 			defer os.RemoveAll(tmp)
 			dir = tmp
 		}
-		quiet := log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+		quiet := logging.AtLeast(log, zapcore.WarnLevel)
 		srv, err := esserver.Start(ctx, esserver.Config{Addr: "127.0.0.1:0", DataDir: dir + "/eventstore", Logger: quiet})
 		if err != nil {
 			return err

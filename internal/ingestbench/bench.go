@@ -31,6 +31,7 @@ import (
 	"github.com/flexstream/flexstream/internal/config"
 	"github.com/flexstream/flexstream/internal/embedkafka"
 	"github.com/flexstream/flexstream/internal/kafkaio"
+	"github.com/flexstream/flexstream/internal/logging"
 	"github.com/flexstream/flexstream/internal/twiliotest"
 	"github.com/flexstream/flexstream/schemas"
 )
@@ -176,7 +177,7 @@ func Run(ctx context.Context, cfg Config) (rep Report, err error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	log = log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	log = logging.AtLeast(log, zapcore.WarnLevel)
 
 	broker, err := embedkafka.Start(embedkafka.Config{Addr: "127.0.0.1:0", DataDir: cfg.DataDir, SyncWrites: cfg.SyncWrites, Logger: log})
 	if err != nil {

@@ -86,3 +86,12 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// AtLeast raises log's level to lvl, unless it is that high already (zap's
+// IncreaseLevel complains on stderr when asked to lower it).
+func AtLeast(log *zap.Logger, lvl zapcore.Level) *zap.Logger {
+	if log.Core().Enabled(lvl - 1) {
+		return log.WithOptions(zap.IncreaseLevel(lvl))
+	}
+	return log
+}

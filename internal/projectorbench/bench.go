@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/logging"
 	"github.com/flexstream/flexstream/projector/pipeline"
 )
 
@@ -185,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	cfg.Logger = atLeast(cfg.Logger, zapcore.WarnLevel)
+	cfg.Logger = logging.AtLeast(cfg.Logger, zapcore.WarnLevel)
 	if cfg.runs(PartThroughput) {
 		t, err := runThroughput(ctx, cfg, filepath.Join(cfg.DataDir, PartThroughput))
 		if err != nil {
@@ -252,14 +253,6 @@ func (r Report) Summary(w io.Writer) bool {
 			m.Conversations, m.PeakRSS>>20, m.DiskBytes>>20, m.RSS>>20, TargetRSS>>20, check(m.RSS < TargetRSS))
 	}
 	return ok
-}
-
-// atLeast raises log's level to lvl, unless it is higher already.
-func atLeast(log *zap.Logger, lvl zapcore.Level) *zap.Logger {
-	if log.Core().Enabled(lvl - 1) {
-		return log.WithOptions(zap.IncreaseLevel(lvl))
-	}
-	return log
 }
 
 func median(rs []Result) Result {

@@ -22,6 +22,7 @@ import (
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/kafkaio"
+	"github.com/flexstream/flexstream/internal/logging"
 	"github.com/flexstream/flexstream/projector/decode"
 	"github.com/flexstream/flexstream/projector/pipeline"
 	"github.com/flexstream/flexstream/projector/readmodel"
@@ -66,7 +67,7 @@ func startServers(ctx context.Context, cfg Config, dir string) (*servers, error)
 		return nil, err
 	}
 	// The client warns of every subscription the bench ends on purpose.
-	s.es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: s.store.ConnectionString(), ConnectTimeout: 30 * time.Second, Logger: atLeast(cfg.Logger, zapcore.ErrorLevel)})
+	s.es, err = eventstore.Connect(ctx, eventstore.Config{ConnString: s.store.ConnectionString(), ConnectTimeout: 30 * time.Second, Logger: logging.AtLeast(cfg.Logger, zapcore.ErrorLevel)})
 	if err != nil {
 		s.close()
 		return nil, err
