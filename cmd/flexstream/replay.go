@@ -22,11 +22,14 @@ import (
 	"github.com/flexstream/flexstream/internal/datadir"
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/internal/kafkaio"
+	"github.com/flexstream/flexstream/internal/logging"
+	"github.com/flexstream/flexstream/internal/redrive"
 	"github.com/flexstream/flexstream/projector/api"
 	"github.com/flexstream/flexstream/projector/readmodel"
 )
 
-const replaySummary = "rebuild the read models from the event store's $all into a new generation and swap it in (a running projector switches to it); --verify compares a rebuild with the live views instead"
+const replaySummary = "rebuild the read models from the event store's $all into a new generation and swap it in (a running projector switches to it); --verify compares a rebuild with the live views instead; --to-topic re-drives a period's Twilio events to a Kafka topic"
 
 // errDiffer: --verify found views that differ.
 var errDiffer = errors.New("the rebuilt views differ from the live ones")
@@ -39,6 +42,13 @@ type replayConfig struct {
 	APIURL      string
 	ReadBatch   uint64
 	CommitEvery int
+	// Re-drive.
+	ToTopic            string
+	From, To           string
+	from, to           time.Time
+	KafkaBrokers       string
+	ToTopicPartitions  int
+	ToTopicReplication int
 	// poll is how long to wait for a running projector to switch.
 	switchWait time.Duration
 }
@@ -56,12 +66,62 @@ func (c *replayConfig) validate() error {
 	case c.CommitEvery < 1:
 		return config.Errorf("commit-every", "want at least 1")
 	}
+	if c.ToTopic != "" || c.From != "" || c.To != "" {
+		if err := c.validateRedrive(); err != nil {
+			return err
+		}
+	}
 	if c.Verify {
 		if _, err := url.Parse(c.APIURL); err != nil || !strings.HasPrefix(c.APIURL, "http") {
 			return config.Errorf("api-url", "want an http(s) URL, got %q", c.APIURL)
 		}
 	}
 	return nil
+}
+
+func (c *replayConfig) validateRedrive() error {
+	switch {
+	case c.ToTopic == "":
+		return config.Errorf("to-topic", "--from and --to choose the period to re-drive: name the topic to publish it to")
+	case c.Verify:
+		return config.Errorf("to-topic", "re-drive (--to-topic) and --verify are separate runs")
+	case c.From == "":
+		return config.Errorf("from", "re-drive needs the start of the period (RFC 3339, e.g. 2026-11-24T00:00:00Z)")
+	case c.To == "":
+		return config.Errorf("to", "re-drive needs the end of the period (RFC 3339, e.g. 2026-11-25T00:00:00Z)")
+	case c.ToTopicPartitions < 1:
+		return config.Errorf("to-topic-partitions", "want at least 1")
+	case c.ToTopicReplication < 1:
+		return config.Errorf("to-topic-replication", "want at least 1")
+	}
+	var err error
+	if c.from, err = parseWhen(c.From); err != nil {
+		return config.Errorf("from", "%v", err)
+	}
+	if c.to, err = parseWhen(c.To); err != nil {
+		return config.Errorf("to", "%v", err)
+	}
+	if !c.from.Before(c.to) {
+		return config.Errorf("to", "the period ends (%s) before it starts (%s)", c.To, c.From)
+	}
+	if err := (kafkaio.TopicSpec{Name: c.ToTopic, Partitions: c.ToTopicPartitions, ReplicationFactor: c.ToTopicReplication}).Validate(); err != nil {
+		return config.Errorf("to-topic", "%v", err)
+	}
+	if len(splitList(c.KafkaBrokers)) == 0 {
+		return config.Errorf("kafka-brokers", "at least one host:port is required")
+	}
+	return nil
+}
+
+// parseWhen reads an RFC 3339 time, or a date (midnight UTC).
+func parseWhen(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse("2006-01-02", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("want an RFC 3339 time (2026-11-25T09:00:00Z) or a date (2026-11-25), got %q", s)
 }
 
 func replayFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) error {
@@ -73,9 +133,18 @@ func replayFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger) err
 	fs.StringVar(&c.APIURL, "api-url", "http://127.0.0.1:8081", "with --verify, while a projector runs: its query API, where the live views are read (the token from "+api.BearerTokenEnv+")")
 	fs.Uint64Var(&c.ReadBatch, "read-batch", 10_000, "events per read of $all")
 	fs.IntVar(&c.CommitEvery, "commit-every", 50_000, "events per commit of the new views at most (bounds the memory)")
+	fs.StringVar(&c.ToTopic, "to-topic", "", "re-drive instead of rebuilding: publish the topic records of the Twilio events of --from … --to, pseudonymised, to this Kafka topic (created if missing)")
+	fs.StringVar(&c.From, "from", "", "with --to-topic: start of the period, by Twilio's event time (RFC 3339 or a date; included)")
+	fs.StringVar(&c.To, "to", "", "with --to-topic: end of the period (RFC 3339 or a date; excluded)")
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "127.0.0.1:9092", "with --to-topic: Kafka bootstrap brokers, comma-separated host:port")
+	fs.IntVar(&c.ToTopicPartitions, "to-topic-partitions", 1, "with --to-topic: partitions of the topic if it has to be created")
+	fs.IntVar(&c.ToTopicReplication, "to-topic-replication", 1, "with --to-topic: replication factor of the topic if it has to be created")
 	return func(ctx context.Context, log *zap.Logger) error {
 		if err := c.validate(); err != nil {
 			return err
+		}
+		if c.ToTopic != "" {
+			return redriveCmd(ctx, c, e, log)
 		}
 		return replay(ctx, c, e, log)
 	}
@@ -91,7 +160,7 @@ type replaySource struct {
 }
 
 func openReplaySource(ctx context.Context, c replayConfig, log *zap.Logger) (*replaySource, error) {
-	quiet := log.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	quiet := logging.AtLeast(log, zapcore.WarnLevel)
 	src := &replaySource{}
 	var closers []func()
 	src.close = func() {
@@ -211,6 +280,38 @@ func replay(ctx context.Context, c replayConfig, e env, log *zap.Logger) error {
 	}
 	fmt.Fprintf(e.stdout, "flexstream replay: generation %d is current; the running projector switched to it and removed generation %d\n", res.Generation, oldGen)
 	return nil
+}
+
+// redriveCmd publishes the period's records to the topic (internal/redrive).
+func redriveCmd(ctx context.Context, c replayConfig, e env, log *zap.Logger) error {
+	brokers := splitList(c.KafkaBrokers)
+	if _, err := kafkaio.EnsureTopics(ctx, brokers, []kafkaio.TopicSpec{{Name: c.ToTopic, Partitions: c.ToTopicPartitions, ReplicationFactor: c.ToTopicReplication}}, log); err != nil && !errors.Is(err, kafkaio.ErrPartitionMismatch) {
+		return fmt.Errorf("re-drive to %s: %w", c.ToTopic, err)
+	}
+	// The records name their topic (kafka-go refuses a topic on both).
+	prod, err := kafkaio.NewProducer(kafkaio.ProducerConfig{Brokers: brokers, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer prod.Close()
+	src, err := openReplaySource(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	log.Info("re-driving a period to a topic", zap.String("store", src.where), zap.String("topic", c.ToTopic), zap.Time("from", c.from), zap.Time("to", c.to))
+	prog := newProgress(e.stderr, log)
+	res, err := redrive.Run(ctx, redrive.Config{
+		Events: src.es, Publisher: prod, Topic: c.ToTopic, From: c.from, To: c.to, ReadBatch: c.ReadBatch,
+		Progress: func(r redrive.Result) { prog.update(r.Read, r.Head) },
+	})
+	prog.finish()
+	fmt.Fprintf(e.stdout, "flexstream replay --to-topic %s: %d records of %s … %s published (%d events of $all read, up to position %d) in %s\n",
+		c.ToTopic, res.Published, c.from.Format(time.RFC3339), c.to.Format(time.RFC3339), res.Read, res.Head, res.Elapsed.Round(time.Millisecond))
+	if errors.Is(err, redrive.ErrUnkept) {
+		fmt.Fprintf(e.stdout, "flexstream replay --to-topic %s: %d events of the period were stored before records were kept with them and were not published\n", c.ToTopic, res.Unkept)
+	}
+	return err
 }
 
 func generationExists(dir string, n int) bool {

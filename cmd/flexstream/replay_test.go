@@ -3,12 +3,26 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flexstream/flexstream/internal/embedkafka"
+	"github.com/flexstream/flexstream/internal/esserver"
+	"github.com/flexstream/flexstream/internal/eventstore"
+	"github.com/flexstream/flexstream/internal/pii"
+	"github.com/flexstream/flexstream/internal/redrive"
+	"github.com/flexstream/flexstream/projector/decode"
+	"github.com/flexstream/flexstream/projector/domain"
 	"github.com/flexstream/flexstream/projector/readmodel"
+	"github.com/flexstream/flexstream/schemas"
 )
 
 func conversationViews(t *testing.T, path string) (map[string]string, string) {
@@ -116,6 +130,15 @@ func TestReplayFlagsNameTheBadOne(t *testing.T) {
 		{[]string{"replay", "--store", "esdb://x:1"}, "views"},
 		{[]string{"replay", "--views", "v"}, "views"},
 		{[]string{"replay", "--verify", "--api-url", "ftp://x"}, "api-url"},
+		{[]string{"replay", "--from", "2026-11-24", "--to", "2026-11-25"}, "to-topic"},
+		{[]string{"replay", "--to-topic", "t", "--to", "2026-11-25"}, "from"},
+		{[]string{"replay", "--to-topic", "t", "--from", "2026-11-24"}, "to"},
+		{[]string{"replay", "--to-topic", "t", "--from", "yesterday", "--to", "2026-11-25"}, "from"},
+		{[]string{"replay", "--to-topic", "t", "--from", "2026-11-25", "--to", "2026-11-24"}, "to"},
+		{[]string{"replay", "--to-topic", "bad topic", "--from", "2026-11-24", "--to", "2026-11-25"}, "to-topic"},
+		{[]string{"replay", "--to-topic", "t", "--verify", "--from", "2026-11-24", "--to", "2026-11-25"}, "to-topic"},
+		{[]string{"replay", "--to-topic", "t", "--from", "2026-11-24", "--to", "2026-11-25", "--to-topic-partitions", "0"}, "to-topic-partitions"},
+		{[]string{"replay", "--to-topic", "t", "--from", "2026-11-24", "--to", "2026-11-25", "--kafka-brokers", ""}, "kafka-brokers"},
 	} {
 		code, _, errOut := runArgs(t, c.args, nil)
 		if code != exitUsage || !strings.Contains(errOut, c.flag) {
@@ -127,7 +150,9 @@ func TestReplayFlagsNameTheBadOne(t *testing.T) {
 // TestReplayAfterTheSmokeScenario (issue 8): the simulator's smoke
 // scenario runs through the whole product with its data kept; then, with
 // nothing running, `replay --verify` finds the rebuilt views equal to the
-// live ones, and `replay` swaps in a generation equal to them.
+// live ones, `replay` swaps in a generation equal to them, and
+// `replay --to-topic` re-drives the history as records the projector
+// turns into the very events stored.
 func TestReplayAfterTheSmokeScenario(t *testing.T) {
 	dir := t.TempDir()
 	code, r, out := runSim(t, "--scenario", "smoke", "--seed", "5", "--data", dir)
@@ -165,4 +190,142 @@ func TestReplayAfterTheSmokeScenario(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", sid, rebuilt[sid], v)
 		}
 	}
+	testRedrive(t, dir)
+}
+
+// testRedrive re-drives the whole history of dir, then half of it, to
+// topics of an embedded broker: every record is in the contract, decodes
+// to the very event the store holds (same stream, id and data: what the
+// projector would append), carries no customer data, and comes in $all
+// order.
+func testRedrive(t *testing.T, dir string) {
+	broker, err := embedkafka.Start(embedkafka.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	stored := storedTwilioEvents(t, dir)
+	if len(stored) < 1000 {
+		t.Fatalf("only %d Twilio events stored", len(stored))
+	}
+	code, stdout, errOut := runArgs(t, []string{"replay", "--data", dir, "--to-topic", "twilio.events.redriven", "--from", "2000-01-01", "--to", "2100-01-01", "--kafka-brokers", broker.Addr(), "--read-batch", "777", "--log-level", "error"}, nil)
+	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf(": %d records of", len(stored))) {
+		t.Fatalf("re-drive: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	recs := consumeAll(t, broker.Addr(), "twilio.events.redriven", len(stored))
+	v, err := schemas.DefaultValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pii.New([]byte(strings.Repeat("another key, not the simulator's", 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := decode.New(p, v)
+	for i, m := range recs {
+		rec := decode.Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Headers: map[string]string{}}
+		for _, h := range m.Headers {
+			rec.Headers[h.Key] = string(h.Value)
+		}
+		d, err := dec.Decode(rec)
+		if err != nil {
+			t.Fatalf("record %d does not decode: %v\n%s", i, err, m.Value)
+		}
+		want := stored[i]
+		data, _ := json.Marshal(d.Event)
+		if d.Stream != want.Stream || d.ID != want.ID || d.Event.Type != want.Type || string(data) != string(want.Data) {
+			t.Fatalf("record %d: %s %s %s\n%s\nis not the stored\n%s %s %s\n%s", i, d.Stream, d.ID, d.Event.Type, data, want.Stream, want.ID, want.Type, want.Data)
+		}
+		if rec.Headers[redrive.HeaderRedrivenFrom] == "" {
+			t.Fatalf("record %d: no %s header", i, redrive.HeaderRedrivenFrom)
+		}
+		if plain, _ := url.QueryUnescape(string(m.Value)); regexp.MustCompile(`\+\d{7,}`).MatchString(plain) {
+			t.Fatalf("record %d holds a phone number: %s", i, plain)
+		}
+	}
+
+	// Half the period: exactly the events of that half.
+	ats := make([]time.Time, len(stored))
+	for i, ev := range stored {
+		var e struct {
+			At time.Time `json:"at"`
+		}
+		if err := json.Unmarshal(ev.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		ats[i] = e.At
+	}
+	sorted := append([]time.Time(nil), ats...)
+	sort.Slice(sorted, func(a, b int) bool { return sorted[a].Before(sorted[b]) })
+	from, to := sorted[0], sorted[len(sorted)/2]
+	want := 0
+	for _, at := range ats {
+		if !at.Before(from) && at.Before(to) {
+			want++
+		}
+	}
+	code, stdout, errOut = runArgs(t, []string{"replay", "--data", dir, "--to-topic", "half", "--from", from.Format(time.RFC3339Nano), "--to", to.Format(time.RFC3339Nano), "--kafka-brokers", broker.Addr(), "--log-level", "error"}, nil)
+	if code != exitOK || !strings.Contains(stdout, fmt.Sprintf(": %d records of", want)) {
+		t.Fatalf("re-drive of half: want %d records; exit %d\n%s\n%s", want, code, stdout, errOut)
+	}
+	if got := consumeAll(t, broker.Addr(), "half", want); len(got) != want {
+		t.Fatalf("%d records in the topic, want %d", len(got), want)
+	}
+}
+
+// storedTwilioEvents reads the Twilio events of dir's event store, in
+// $all order.
+func storedTwilioEvents(t *testing.T, dir string) []eventstore.RecordedEvent {
+	t.Helper()
+	ctx := context.Background()
+	storeDir, err := findStoreDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := esserver.Start(ctx, esserver.Config{Addr: "127.0.0.1:0", DataDir: storeDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: srv.ConnectionString()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	var out []eventstore.RecordedEvent
+	err = es.ReadAll(ctx, 0, eventstore.All, func(ev eventstore.RecordedEvent) error {
+		switch domain.Category(ev.Stream) {
+		case domain.CategoryConversation, domain.CategoryTask, domain.CategoryOther:
+			out = append(out, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// consumeAll reads n records of a one-partition topic, then checks that
+// no more come.
+func consumeAll(t *testing.T, broker, topic string, n int) []kafka.Message {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{broker}, Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	var out []kafka.Message
+	for len(out) < n {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		m, err := r.ReadMessage(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %d of %d records of %s: %v", len(out), n, topic, err)
+		}
+		out = append(out, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if m, err := r.ReadMessage(ctx); err == nil {
+		t.Fatalf("more than %d records in %s: offset %d", n, topic, m.Offset)
+	}
+	return out
 }

@@ -132,7 +132,7 @@ var (
 	pseudonymRe = regexp.MustCompile(`^(?:[a-z][a-z0-9_-]*:)?(?:` + pseudonym + `)$`)
 	// Kept as they are inside free text: pseudonyms, whose hex digits can
 	// look like a phone number, and Twilio SIDs, for the same reason.
-	keptInText = regexp.MustCompile(`\b(?:` + pseudonym + `|[A-Z]{2}[0-9a-fA-F]{32}\b)`)
+	keptInText = regexp.MustCompile(`(?:` + pseudonym + `|[A-Z]{2}[0-9a-fA-F]{32})`)
 	// A channel's name before the address ("whatsapp:", "messenger:").
 	channelPrefix = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
 )
@@ -214,12 +214,29 @@ func (p *Pseudonymizer) redact(text string) string {
 		return ""
 	}
 	text = emailInText.ReplaceAllStringFunc(text, p.Email)
-	return phoneInText.ReplaceAllStringFunc(text, func(m string) string {
-		if n := len(normalisePhone(m)); n < 7 || n > 15 {
-			return m
+	locs := phoneInText.FindAllStringIndex(text, -1)
+	if locs == nil {
+		return text
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		m := text[l[0]:l[1]]
+		// Digits glued to letters are part of a word (an id, a hex
+		// string), not a phone number someone typed.
+		if n := len(normalisePhone(m)); n < 7 || n > 15 || (l[0] > 0 && isAlnum(text[l[0]-1])) || (l[1] < len(text) && isAlnum(text[l[1]])) {
+			continue
 		}
-		return p.Phone(m)
-	})
+		b.WriteString(text[last:l[0]])
+		b.WriteString(p.Phone(m))
+		last = l[1]
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
 
 // PhoneField, EmailField and AddressField are zap fields that carry only

@@ -178,3 +178,15 @@ func TestRedactKeepsPseudonymsWhoseHexLooksLikeAPhone(t *testing.T) {
 		t.Fatalf("Redact(%q) = %q", text, got)
 	}
 }
+
+func TestRedactLeavesDigitsInsideWords(t *testing.T) {
+	p := mustNew(t, testKey)
+	for _, in := range []string{"guest-3a4b9253682714b6", "order A12345678", "ref 9253682714x"} {
+		if got := p.Redact(in); got != in {
+			t.Errorf("Redact(%q) = %q", in, got)
+		}
+	}
+	if got := p.Redact("call (555) 010-2367."); !strings.HasPrefix(got, "call (ph:") && !strings.HasPrefix(got, "call ph:") {
+		t.Errorf("a typed phone number was kept: %q", got)
+	}
+}

@@ -176,8 +176,21 @@ var numberFields = map[string]bool{
 	"TaskVersion": true, "Index": true, "RetryCount": true, "ErrorCode": true,
 }
 
+// addressFields hold one address or identity: pseudonymised as the
+// event's own fields are (Address), so a re-driven record decodes to the
+// same event. A chat identity that is no phone number or e-mail address
+// is kept, digits and all.
+var addressFields = map[string]bool{
+	"Identity": true, "Author": true, "ClientIdentity": true, "MessagingBinding.Address": true,
+	"MessagingBinding.ProxyAddress": true, "MessagingBinding.ProjectedAddress": true, "MessagingBinding.AuthorAddress": true,
+	// The same inside Event Streams' MessagingBinding object.
+	"Address": true, "ProxyAddress": true, "ProjectedAddress": true, "AuthorAddress": true,
+}
+
 func (d *Decoder) pseudonymiseField(name, v string) string {
 	switch {
+	case addressFields[name]:
+		return d.pii.Address(v)
 	case isBodyField(name):
 		if v == "" || pii.IsPseudonym(v) {
 			return v
@@ -343,7 +356,7 @@ func (d *Decoder) pseudonymiseJSON(v any) any {
 		return d.pseudonymiseString(x)
 	case map[string]any:
 		for k, vv := range x {
-			if s, ok := vv.(string); ok && isBodyField(k) {
+			if s, ok := vv.(string); ok {
 				x[k] = d.pseudonymiseField(k, s)
 				continue
 			}

@@ -119,3 +119,20 @@ func mustValidator(t *testing.T) *schemas.Validator {
 	}
 	return v
 }
+
+// A chat identity with a long run of digits is no phone number: the
+// event keeps it, and so must the record, or a re-driven record would
+// decode to another event.
+func TestRawRecordTreatsAddressesAsTheEventDoes(t *testing.T) {
+	d := decoder(t)
+	ids := twiliotest.NewIDs(7)
+	rec := records(t, ingest.RouteConversations, []byte(twiliotest.ConversationsEvent(ids, "onParticipantAdded", twiliotest.WithChatParticipant(ids, "guest-3a4b9253682714b6")).Encode()))[0]
+	first, err := d.Decode(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := url.ParseQuery(first.Meta.Raw.Value)
+	if v.Get("Identity") != "guest-3a4b9253682714b6" || first.Event.Identity != "guest-3a4b9253682714b6" {
+		t.Fatalf("identity %q in the record, %q in the event", v.Get("Identity"), first.Event.Identity)
+	}
+}
