@@ -44,6 +44,7 @@ type Projection struct {
 
 type convEntry struct {
 	before *fold.ConversationView // as stored; nil if new
+	stored []byte                 // before's JSON, as stored
 	view   *fold.ConversationView
 }
 
@@ -120,18 +121,18 @@ func (p *Projection) conversation(sid string) (*convEntry, error) {
 		return c, nil
 	}
 	c := &convEntry{}
-	v, err := p.store.Conversation(sid)
+	raw, err := p.store.ConversationJSON(sid)
 	switch {
 	case err == nil:
-		c.before = v
-		cp := *v
-		// A deep copy: Apply mutates maps, and before must stay as stored.
-		b, _ := json.Marshal(v)
-		cp = fold.ConversationView{}
-		if err := json.Unmarshal(b, &cp); err != nil {
-			return nil, err
+		// Decoded twice: Apply mutates the view's maps, and before must
+		// stay as stored.
+		c.before, c.view, c.stored = &fold.ConversationView{}, &fold.ConversationView{}, raw
+		if err := json.Unmarshal(raw, c.before); err != nil {
+			return nil, fmt.Errorf("read model: decode conversation %s: %w", sid, err)
 		}
-		c.view = &cp
+		if err := json.Unmarshal(raw, c.view); err != nil {
+			return nil, fmt.Errorf("read model: decode conversation %s: %w", sid, err)
+		}
 	case err == ErrNotFound:
 		c.view = &fold.ConversationView{Sid: sid}
 	default:
@@ -170,7 +171,7 @@ func (p *Projection) Commit() ([]Change, error) {
 			return nil, err
 		}
 		if c.before != nil {
-			if old, _ := json.Marshal(c.before); string(old) == string(data) {
+			if string(c.stored) == string(data) {
 				continue
 			}
 			deleteIndexes(b, c.before)

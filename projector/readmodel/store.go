@@ -39,9 +39,15 @@ type Store struct {
 
 // Open opens (or creates) the store in dir.
 func Open(dir string) (*Store, error) {
+	// Pebble charges its memtables to the block cache: a cache no larger
+	// than two memtables holds no blocks, and every view read goes to the
+	// files (measured in a replay: 13 % of the CPU in block reads).
+	const memTable = 16 << 20
+	cache := pebble.NewCache(32<<20 + 2*memTable)
+	defer cache.Unref() // the DB holds its own reference
 	db, err := pebble.Open(dir, &pebble.Options{
-		Cache:        pebble.NewCache(32 << 20),
-		MemTableSize: 16 << 20,
+		Cache:        cache,
+		MemTableSize: memTable,
 		Logger:       quietLogger{},
 	})
 	if err != nil {
