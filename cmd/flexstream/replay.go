@@ -176,6 +176,13 @@ func openReplaySource(ctx context.Context, c replayConfig, log *zap.Logger) (*re
 		}
 		closers = append(closers, func() { _ = es.Close() })
 		src.es, src.views, src.where = es, c.Views, c.Store
+		// `up` locks its data directory, whose readmodel these may be: a
+		// projector serves them then.
+		if abs, err := filepath.Abs(c.Views); err == nil && filepath.Base(abs) == "readmodel" {
+			if err := datadir.Held(filepath.Dir(abs)); errors.Is(err, datadir.ErrLocked) {
+				return src, nil
+			}
+		}
 		// The projector command locks its directory: if we get the lock,
 		// nobody serves these views.
 		if l, err := datadir.Open(c.Views); err == nil {
@@ -363,7 +370,7 @@ func replayVerify(ctx context.Context, c replayConfig, e env, src *replaySource,
 	fmt.Fprintf(e.stdout, "flexstream replay --verify: %d events of $all (up to position %d) rebuilt in %s, compared with the live views of %s\n",
 		res.Read, res.Head, res.Elapsed.Round(time.Millisecond), what)
 	if len(diffs) == 0 {
-		fmt.Fprintln(e.stdout, "flexstream replay --verify: every view is the same")
+		fmt.Fprintln(e.stdout, "flexstream replay --verify: every view is the same, and so are the stats")
 		return nil
 	}
 	for _, d := range diffs {
@@ -374,7 +381,11 @@ func replayVerify(ctx context.Context, c replayConfig, e env, src *replaySource,
 		case d.Rebuilt == nil:
 			why = "only in the live views"
 		}
-		fmt.Fprintf(e.stdout, "%s %s: %s\n  live:    %s\n  rebuilt: %s\n", d.Kind, d.SID, why, orNone(d.Live), orNone(d.Rebuilt))
+		what := d.Kind + " " + d.SID
+		if d.SID == "" {
+			what = d.Kind
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n  live:    %s\n  rebuilt: %s\n", what, why, orNone(d.Live), orNone(d.Rebuilt))
 	}
 	fmt.Fprintf(e.stdout, "flexstream replay --verify: %d views differ\n", len(diffs))
 	return fmt.Errorf("%w: %d views", errDiffer, len(diffs))
@@ -461,6 +472,22 @@ func (a *apiViews) Conversation(ctx context.Context, sid string) (json.RawMessag
 
 func (a *apiViews) Task(ctx context.Context, sid string) (json.RawMessage, error) {
 	return a.get(ctx, "/v1/tasks/"+url.PathEscape(sid))
+}
+
+// Stats are the views' totals: the "views" member of /v1/stats (the
+// rest is the running projector's own counters).
+func (a *apiViews) Stats(ctx context.Context) (json.RawMessage, error) {
+	body, err := a.get(ctx, "/v1/stats")
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Views json.RawMessage `json:"views"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.Views == nil {
+		return nil, fmt.Errorf("the query API's /v1/stats has no views member: %s", strings.TrimSpace(string(body)))
+	}
+	return st.Views, nil
 }
 
 // progress shows a rebuild's progress: a bar on a terminal, a log line

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flexstream/flexstream/internal/sim"
+	"github.com/flexstream/flexstream/projector/readmodel"
 )
 
 // runSim runs `flexstream sim` on a scenario and returns its exit code
@@ -141,4 +146,96 @@ func TestSimAgainstARunningProduct(t *testing.T) {
 	if !r.OK() || r.ReadModels == nil || r.ReadModels.Conversations != r.Interactions || r.Reactions["reinvite"] == 0 {
 		t.Fatalf("report: %+v\n%s", r, out)
 	}
+	testReplayUnderARunningProjector(t, p, data)
+}
+
+// compact is JSON without its layout (the API indents, its lists do not).
+func compact(raw []byte) string {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// testReplayUnderARunningProjector (issue 8): with `up` running, replay
+// --verify reads the live views and stats through its query API and finds
+// them equal to a rebuild; then a replay swaps a new generation in under
+// the running projector, whose API answers every read throughout, with
+// the same views and stats before, during and after.
+func testReplayUnderARunningProjector(t *testing.T, p *upProcess, data string) {
+	views := filepath.Join(data, "readmodel")
+	api := &apiViews{base: p.api, http: &http.Client{Timeout: 10 * time.Second}}
+	ctx := context.Background()
+	snapshot := func() (map[string]string, string) {
+		t.Helper()
+		convs := map[string]string{}
+		if err := api.EachConversation(ctx, func(sid string, v json.RawMessage) error { convs[sid] = compact(v); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		st, err := api.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return convs, compact(st)
+	}
+	before, beforeStats := snapshot()
+	if len(before) == 0 {
+		t.Fatal("no conversation views")
+	}
+
+	code, stdout, errOut := runArgs(t, []string{"replay", "--store", p.store, "--views", views, "--verify", "--api-url", p.api, "--log-level", "error"}, nil)
+	if code != exitOK || !strings.Contains(stdout, "every view is the same, and so are the stats") {
+		t.Fatalf("verify against the running projector: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+
+	var sids []string
+	for sid := range before {
+		sids = append(sids, sid)
+	}
+	stop := make(chan struct{})
+	var reads, bad atomic.Int64
+	var firstBad atomic.Value
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			sid := sids[i%len(sids)]
+			v, err := api.Conversation(ctx, sid)
+			st, serr := api.Stats(ctx)
+			reads.Add(1)
+			if err != nil || serr != nil || compact(v) != before[sid] || compact(st) != beforeStats {
+				bad.Add(1)
+				firstBad.CompareAndSwap(nil, fmt.Sprintf("%s: %v %v\n%s\n%s", sid, err, serr, v, st))
+			}
+		}
+	}()
+	code, stdout, errOut = runArgs(t, []string{"replay", "--store", p.store, "--views", views, "--log-level", "error"}, nil)
+	time.Sleep(300 * time.Millisecond) // reads after the switch too
+	close(stop)
+	<-done
+	if code != exitOK || !strings.Contains(stdout, "the running projector switched to it") {
+		t.Fatalf("replay under the running projector: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	if bad.Load() != 0 {
+		t.Fatalf("%d of %d reads through the API failed or differed during the swap; first: %v", bad.Load(), reads.Load(), firstBad.Load())
+	}
+	if g, _, err := readmodel.CurrentGeneration(views); err != nil || g < 1 {
+		t.Fatalf("generation %d, %v", g, err)
+	}
+	after, afterStats := snapshot()
+	if afterStats != beforeStats || len(after) != len(before) {
+		t.Fatalf("after the swap: stats %s (were %s), %d views (were %d)", afterStats, beforeStats, len(after), len(before))
+	}
+	for sid, v := range before {
+		if after[sid] != v {
+			t.Errorf("%s after the swap:\n%s\nbefore:\n%s", sid, after[sid], v)
+		}
+	}
+	t.Logf("%d reads through the query API during the replay, none failed", reads.Load())
 }

@@ -78,3 +78,29 @@ func (d *Dir) Sub(name string) (string, error) {
 func (d *Dir) Close() error {
 	return d.lock.Close()
 }
+
+// Held returns an error wrapping ErrLocked when another process (or
+// another Open in this one) holds path's lock; nil when nobody does or
+// path is no data directory. It creates nothing.
+func Held(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("data directory %q: %w", path, err)
+	}
+	f, err := os.OpenFile(filepath.Join(abs, "LOCK"), os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("data directory lock: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			holder, _ := os.ReadFile(f.Name())
+			return fmt.Errorf("%w: %s (held by pid %s)", ErrLocked, abs, strings.TrimSpace(string(holder)))
+		}
+		return fmt.Errorf("data directory lock: %w", err)
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+}

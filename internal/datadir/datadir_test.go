@@ -54,3 +54,29 @@ func TestDataDirectoryIsIgnoredByGit(t *testing.T) {
 		t.Fatalf(".gitignore: %q, %v", b, err)
 	}
 }
+
+func TestHeldCreatesNothingAndSeesTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	if err := Held(path); err != nil {
+		t.Fatalf("no directory: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Held created %s", path)
+	}
+	d, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Held(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("held: got %v", err)
+	}
+	d.Close()
+	if err := Held(path); err != nil {
+		t.Fatalf("released: %v", err)
+	}
+	d2, err := Open(path) // Held released what it probed
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2.Close()
+}

@@ -261,6 +261,8 @@ type LiveViews interface {
 	// Conversation and Task return one view, or ErrNotFound.
 	Conversation(ctx context.Context, sid string) (json.RawMessage, error)
 	Task(ctx context.Context, sid string) (json.RawMessage, error)
+	// Stats returns the views' running totals (fold.Stats).
+	Stats(ctx context.Context) (json.RawMessage, error)
 }
 
 // StoreViews are a store's views as LiveViews.
@@ -283,9 +285,20 @@ func (v StoreViews) Task(_ context.Context, sid string) (json.RawMessage, error)
 	return v.Store.TaskJSON(sid)
 }
 
+// Stats implements LiveViews.
+func (v StoreViews) Stats(context.Context) (json.RawMessage, error) { return v.Store.statsJSON() }
+
+func (s *Store) statsJSON() (json.RawMessage, error) {
+	st, err := s.Stats()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(st)
+}
+
 // Difference is a view the rebuild and the live views disagree on.
 type Difference struct {
-	Kind    string          `json:"kind"` // conversation or task
+	Kind    string          `json:"kind"` // conversation, task, or stats (no SID)
 	SID     string          `json:"sid"`
 	Live    json.RawMessage `json:"live,omitempty"`    // absent: not in the live views
 	Rebuilt json.RawMessage `json:"rebuilt,omitempty"` // absent: not in the rebuild
@@ -326,7 +339,9 @@ func Verify(ctx context.Context, cfg VerifyConfig) ([]Difference, RebuildResult,
 		_ = RemoveGeneration(cfg.Rebuild.Dir, res.Generation)
 	}()
 	type key struct{ kind, sid string }
-	suspects := map[key]bool{}
+	// The stats are compared like a view: the totals a dashboard shows
+	// must come out of a replay as they are live.
+	suspects := map[key]bool{{"stats", ""}: true}
 	seen := map[string]bool{}
 	err = cfg.Live.EachConversation(ctx, func(sid string, live json.RawMessage) error {
 		seen[sid] = true
@@ -375,8 +390,12 @@ func Verify(ctx context.Context, cfg VerifyConfig) ([]Difference, RebuildResult,
 		for k := range suspects {
 			get := store.ConversationJSON
 			liveGet := cfg.Live.Conversation
-			if k.kind == "task" {
+			switch k.kind {
+			case "task":
 				get, liveGet = store.TaskJSON, cfg.Live.Task
+			case "stats":
+				get = func(string) (json.RawMessage, error) { return store.statsJSON() }
+				liveGet = func(ctx context.Context, _ string) (json.RawMessage, error) { return cfg.Live.Stats(ctx) }
 			}
 			rebuilt, err := get(k.sid)
 			if err != nil && !errors.Is(err, ErrNotFound) {
