@@ -15,7 +15,6 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flexstream/flexstream/internal/embedkafka"
-	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/pii"
 	"github.com/flexstream/flexstream/internal/redrive"
@@ -277,23 +276,14 @@ func testRedrive(t *testing.T, dir string) {
 // $all order.
 func storedTwilioEvents(t *testing.T, dir string) []eventstore.RecordedEvent {
 	t.Helper()
-	ctx := context.Background()
 	storeDir, err := findStoreDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := esserver.Start(ctx, esserver.Config{Addr: "127.0.0.1:0", DataDir: storeDir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	es, err := eventstore.Connect(ctx, eventstore.Config{ConnString: srv.ConnectionString()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer es.Close()
+	_, es, stop := startAuditStore(t, storeDir)
+	defer stop()
 	var out []eventstore.RecordedEvent
-	err = es.ReadAll(ctx, 0, eventstore.All, func(ev eventstore.RecordedEvent) error {
+	err = es.ReadAll(context.Background(), 0, eventstore.All, func(ev eventstore.RecordedEvent) error {
 		switch domain.Category(ev.Stream) {
 		case domain.CategoryConversation, domain.CategoryTask, domain.CategoryOther:
 			out = append(out, ev)

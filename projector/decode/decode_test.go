@@ -23,11 +23,16 @@ func decoder(t testing.TB) *decode.Decoder {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return decode.New(p, validator(t))
+}
+
+func validator(t testing.TB) *schemas.Validator {
+	t.Helper()
 	v, err := schemas.DefaultValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return decode.New(p, v)
+	return v
 }
 
 // records makes the topic's records of a delivery, as ingest does.
