@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -83,9 +84,29 @@ type Report struct {
 	RSSEvents              int
 }
 
-// payload is about the size of a projected Twilio event with metadata.
-var payload = []byte(`{"conversationSid":"CH00000000000000000000000000000000","taskSid":"WT00000000000000000000000000000000","eventType":"reservation.accepted","workerSid":"WK00000000000000000000000000000000","queue":"support","channel":"whatsapp","from":"ph:3f9a1c0b2d4e5f607182:67","at":"2026-11-25T03:00:00Z","attempt":1}`)
-var meta = []byte(`{"$correlationId":"CH00000000000000000000000000000000","$causationId":"EV00000000000000000000000000000000","kafka":"twilio.events.v1/3@123456"}`)
+// payloads are about the size of a projected Twilio event with its
+// metadata, each with its own SIDs, pseudonym, time and offset: the store
+// compresses large appends, and identical events would flatter it.
+var payloads, metas = func() ([][]byte, [][]byte) {
+	const n = 1024
+	rng := rand.New(rand.NewPCG(7, 11))
+	hex := func(k int) string {
+		const digits = "0123456789abcdef"
+		b := make([]byte, k)
+		for i := range b {
+			b[i] = digits[rng.IntN(16)]
+		}
+		return string(b)
+	}
+	ps, ms := make([][]byte, n), make([][]byte, n)
+	for i := range ps {
+		ch := "CH" + hex(32)
+		ps[i] = fmt.Appendf(nil, `{"conversationSid":"%s","taskSid":"WT%s","eventType":"reservation.accepted","workerSid":"WK%s","queue":"support","channel":"whatsapp","from":"ph:%s:%02d","at":"2026-11-25T03:%02d:%02d.%03dZ","attempt":%d}`,
+			ch, hex(32), hex(32), hex(20), rng.IntN(100), rng.IntN(60), rng.IntN(60), rng.IntN(1000), 1+rng.IntN(3))
+		ms[i] = fmt.Appendf(nil, `{"$correlationId":"%s","$causationId":"EV%s","kafka":"twilio.events.v1/%d@%d"}`, ch, hex(32), rng.IntN(6), rng.IntN(10_000_000))
+	}
+	return ps, ms
+}()
 
 // Run measures each phase against the null store and the real one back to
 // back, Rounds times, and keeps every pair: this machine's speed drifts by
@@ -282,7 +303,8 @@ func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int
 			events := make([]esdb.EventData, size)
 			for i := 0; i < appends; i++ {
 				for j := range events {
-					events[j] = esdb.EventData{EventID: uuid.New(), EventType: "ReservationAccepted", ContentType: esdb.ContentTypeJson, Data: payload, Metadata: meta}
+					k := (w*appends*size + i*size + j) % len(payloads)
+					events[j] = esdb.EventData{EventID: uuid.New(), EventType: "ReservationAccepted", ContentType: esdb.ContentTypeJson, Data: payloads[k], Metadata: metas[k]}
 				}
 				if _, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{}, events...); err != nil {
 					failed.Store(err)
