@@ -98,7 +98,7 @@ func build(ctx context.Context, cfg RebuildConfig) (res RebuildResult, store *St
 	if err != nil {
 		return res, nil, err
 	}
-	store, err = Open(res.Path)
+	store, err = openBulk(res.Path)
 	if err != nil {
 		_ = RemoveGeneration(cfg.Dir, res.Generation)
 		return res, nil, err
@@ -245,8 +245,15 @@ func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bo
 	}
 }
 
-// sync makes what was committed durable.
+// sync makes what was committed durable. A bulk store has no write-ahead
+// log: its memtables are flushed to synced tables instead.
 func (s *Store) sync() error {
+	if s.bulk {
+		if err := s.db.Flush(); err != nil {
+			return fmt.Errorf("read model: sync: %w", err)
+		}
+		return nil
+	}
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("read model: sync: %w", err)
 	}
