@@ -40,7 +40,23 @@ type Projection struct {
 	lastPos uint64
 	hasPos  bool
 	lastAt  time.Time // Created of the last event applied
+
+	// written, for a rebuild into an empty store, knows the views it
+	// never committed: those are new without a lookup (nil otherwise).
+	written *writtenFilter
 }
+
+// Kinds of view in writtenFilter.
+const (
+	writtenConversation = 'c'
+	writtenTask         = 't'
+)
+
+// fresh tells a projection that its store was empty when it started and
+// that it is the store's only writer, as in a rebuild: views it has not
+// committed itself are then absent, and are not looked up. expectedViews
+// sizes the memory of what it committed.
+func (p *Projection) fresh(expectedViews uint64) { p.written = newWrittenFilter(expectedViews) }
 
 type convEntry struct {
 	before *fold.ConversationView // as stored; nil if new
@@ -121,6 +137,11 @@ func (p *Projection) conversation(sid string) (*convEntry, error) {
 		return c, nil
 	}
 	c := &convEntry{}
+	if p.written != nil && !p.written.mayHave(writtenConversation, sid) {
+		c.view = &fold.ConversationView{Sid: sid}
+		p.convs[sid] = c
+		return c, nil
+	}
 	raw, err := p.store.ConversationJSON(sid)
 	switch {
 	case err == nil:
@@ -144,6 +165,11 @@ func (p *Projection) conversation(sid string) (*convEntry, error) {
 
 func (p *Projection) task(sid string) (*fold.TaskView, error) {
 	if t, ok := p.tasks[sid]; ok {
+		return t, nil
+	}
+	if p.written != nil && !p.written.mayHave(writtenTask, sid) {
+		t := &fold.TaskView{Sid: sid}
+		p.tasks[sid] = t
 		return t, nil
 	}
 	t, err := p.store.Task(sid)
@@ -205,6 +231,14 @@ func (p *Projection) Commit() ([]Change, error) {
 	}
 	if len(changes) > 0 {
 		changes = append(changes, Change{Kind: "stats", View: stats})
+	}
+	if p.written != nil {
+		for sid := range p.convs {
+			p.written.add(writtenConversation, sid)
+		}
+		for sid := range p.tasks {
+			p.written.add(writtenTask, sid)
+		}
 	}
 	clear(p.convs)
 	clear(p.tasks)
