@@ -431,7 +431,9 @@ func (r *reader) readAll(ao *streams.ReadReq_Options_AllOptions, forward bool, c
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "read $all: %v", err)
 	}
+	// Each event is encoded and sent before the next is read (sendUpTo):
+	// the store need not copy it.
 	return r.sendUpTo("$all", count, func(fn func(esstore.RecordedEvent) bool) error {
-		return r.svc.store.ReadAll(ctx, from, forward, fn)
+		return r.svc.store.ReadAllBorrowed(ctx, from, forward, fn)
 	}, func(e *esstore.RecordedEvent) (send, more bool) { return f.match(e), true })
 }

@@ -219,9 +219,17 @@ func (d *eventDecoder) parse(first uint64, v []byte) error {
 	return nil
 }
 
-// event materializes the i-th event of the parsed record. The result owns
-// its memory: the caller may keep it after the record's buffer is reused.
-func (d *eventDecoder) event(i int) RecordedEvent {
+// borrowed is the i-th event of the parsed record with its payloads
+// pointing into the record's value, valid while that value is.
+func (d *eventDecoder) borrowed(i int) RecordedEvent {
+	e := d.header(i)
+	s := &d.rec.events[i]
+	e.Metadata, e.Data = s.meta, s.data
+	return e
+}
+
+// header is the i-th event of the parsed record without its payloads.
+func (d *eventDecoder) header(i int) RecordedEvent {
 	rec := &d.rec
 	s := &rec.events[i]
 	e := RecordedEvent{
@@ -233,6 +241,14 @@ func (d *eventDecoder) event(i int) RecordedEvent {
 		Created:     time.Unix(0, rec.hdr.created).UTC(),
 	}
 	copy(e.ID[:], s.id)
+	return e
+}
+
+// event materializes the i-th event of the parsed record. The result owns
+// its memory: the caller may keep it after the record's buffer is reused.
+func (d *eventDecoder) event(i int) RecordedEvent {
+	e := d.header(i)
+	s := &d.rec.events[i]
 	// One allocation for both payloads; capacities are clipped so that an
 	// append by the caller to one cannot overwrite the other.
 	buf := make([]byte, len(s.meta)+len(s.data))

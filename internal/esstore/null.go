@@ -116,6 +116,11 @@ func (s *nullStore) ReadStream(ctx context.Context, _ string, _ uint64, _ bool, 
 	return ctx.Err()
 }
 
+// ReadAllBorrowed implements Store: the null store's events are its own.
+func (s *nullStore) ReadAllBorrowed(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	return s.ReadAll(ctx, from, forward, fn)
+}
+
 // ReadAll returns a synthetic event for each position from..head. The
 // events share the template's Data and Metadata: callers must not modify
 // them (the real store gives each event its own).

@@ -143,6 +143,15 @@ func parseLogRecord(dec *eventDecoder, it *pebble.Iterator) error {
 // ReadAll implements Store. It reads up to the head as it is when the read
 // starts: what is committed later is for the next read.
 func (s *diskStore) ReadAll(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	return s.readAllFrom(ctx, from, forward, false, fn)
+}
+
+// ReadAllBorrowed implements Store.
+func (s *diskStore) ReadAllBorrowed(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error {
+	return s.readAllFrom(ctx, from, forward, true, fn)
+}
+
+func (s *diskStore) readAllFrom(ctx context.Context, from uint64, forward, borrow bool, fn func(RecordedEvent) bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -164,15 +173,17 @@ func (s *diskStore) ReadAll(ctx context.Context, from uint64, forward bool, fn f
 	if err != nil {
 		return fmt.Errorf("esstore: read $all: %w", err)
 	}
-	err = errors.Join(s.readAll(ctx, it, lo, hi, forward, fn), it.Close())
+	err = errors.Join(s.readAll(ctx, it, lo, hi, forward, borrow, fn), it.Close())
 	if err != nil {
 		return fmt.Errorf("esstore: read $all: %w", err)
 	}
 	return nil
 }
 
-// readAll calls fn for the events at positions lo..hi (inclusive).
-func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uint64, forward bool, fn func(RecordedEvent) bool) error {
+// readAll calls fn for the events at positions lo..hi (inclusive). The
+// record's value stays valid until the iterator moves, after fn returns:
+// a borrowed event's payloads point into it.
+func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uint64, forward, borrow bool, fn func(RecordedEvent) bool) error {
 	var dec eventDecoder
 	var ok bool
 	if forward {
@@ -197,6 +208,9 @@ func (s *diskStore) readAll(ctx context.Context, it *pebble.Iterator, lo, hi uin
 				}
 			}
 			n++
+			if borrow {
+				return !fn(dec.borrowed(i)), nil
+			}
 			return !fn(dec.event(i)), nil
 		}
 		if forward {

@@ -1,9 +1,11 @@
 package esstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -186,8 +188,23 @@ func TestReadAll(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := positions(readAll(t, s, c.from, c.forward)); !slices.Equal(got, c.want) {
+			owned := readAll(t, s, c.from, c.forward)
+			if got := positions(owned); !slices.Equal(got, c.want) {
 				t.Errorf("positions %v, want %v", got, c.want)
+			}
+			// A borrowed read delivers the same events; copied inside
+			// the callback, as its contract asks.
+			var borrowed []RecordedEvent
+			err := s.ReadAllBorrowed(context.Background(), c.from, c.forward, func(e RecordedEvent) bool {
+				e.Metadata, e.Data = bytes.Clone(e.Metadata), bytes.Clone(e.Data)
+				borrowed = append(borrowed, e)
+				return true
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(borrowed, owned) {
+				t.Errorf("borrowed read %+v, owned read %+v", borrowed, owned)
 			}
 		})
 	}

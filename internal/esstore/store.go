@@ -159,6 +159,12 @@ type Store interface {
 	// forwards; math.MaxUint64 = the end when backwards).
 	ReadAll(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error
 
+	// ReadAllBorrowed is ReadAll for a caller that is done with each event
+	// when fn returns, as a server that encodes and sends it is: the
+	// event's Metadata and Data may point into the store's buffers and are
+	// valid only until fn returns. It spares a copy of every event.
+	ReadAllBorrowed(ctx context.Context, from uint64, forward bool, fn func(RecordedEvent) bool) error
+
 	// Head is the position of the last committed event (0 if none) and a
 	// channel closed at the next commit, for live subscriptions: read up to
 	// the head, then wait on the channel.
