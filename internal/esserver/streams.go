@@ -285,6 +285,7 @@ type reader struct {
 	srv        streams.Streams_ReadServer
 	opts       *streams.ReadReq_Options
 	idAsString bool
+	buf        respBuffer
 }
 
 func (r *reader) send(ev *esstore.RecordedEvent) error {
@@ -297,6 +298,9 @@ func (r *reader) send(ev *esstore.RecordedEvent) error {
 		} else {
 			ev = nil
 		}
+	}
+	if link == nil && ev != nil {
+		return r.srv.Send(r.buf.event(ev, r.idAsString))
 	}
 	return r.srv.Send(eventResp(ev, link, r.idAsString))
 }
