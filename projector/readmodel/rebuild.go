@@ -114,8 +114,9 @@ func build(ctx context.Context, cfg RebuildConfig) (res RebuildResult, store *St
 	if err != nil {
 		return res, nil, err
 	}
-	// The generation is new and only this fold writes it. A lifecycle of
-	// Twilio events makes a few per view: half the events bounds the views.
+	// The generation is new and only this fold writes it. The filter is
+	// sized for one view per two events; realistic lifecycles make about
+	// one per five, and more views only make it less exact.
 	p.fresh(head / 2)
 	if err := catchUp(ctx, p, cfg, head, &res); err != nil {
 		return res, nil, err
