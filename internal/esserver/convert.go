@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -39,41 +38,63 @@ func idFromProto(u *shared.UUID) (esstore.ID, error) {
 	return id, fmt.Errorf("event id missing")
 }
 
-func idToProto(id esstore.ID, asString bool) *shared.UUID {
-	if asString {
-		return &shared.UUID{Value: &shared.UUID_String_{String_: uuid.UUID(id).String()}}
+// recordedBuf holds the protobuf messages of one recorded event. A reader
+// reuses one from event to event (respBuffer); a response built afresh
+// takes a new one, a single allocation for all of them.
+type recordedBuf struct {
+	rec     streams.ReadResp_ReadEvent_RecordedEvent
+	id      shared.UUID
+	idBits  shared.UUID_Structured_
+	idPair  shared.UUID_Structured
+	idText  shared.UUID_String_
+	stream  shared.StreamIdentifier
+	meta    map[string]string
+	name    []byte
+	created []byte
+}
+
+// fill makes b's messages say e. The client wants the id structured (two
+// big-endian int64 halves) unless it asked for strings, and "created" in
+// 100 ns units since the Unix epoch, as a decimal string: it log.Fatalf's
+// on anything else.
+func (b *recordedBuf) fill(e *esstore.RecordedEvent, idAsString bool) *streams.ReadResp_ReadEvent_RecordedEvent {
+	if b.meta == nil {
+		b.meta = make(map[string]string, 3)
 	}
-	return &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{
-		MostSignificantBits:  int64(binary.BigEndian.Uint64(id[:8])),
-		LeastSignificantBits: int64(binary.BigEndian.Uint64(id[8:])),
-	}}}
-}
-
-// ticks is the client's "created" format: 100 ns units since the Unix epoch,
-// as a decimal string. The client log.Fatalf's on anything else.
-func ticks(t time.Time) string {
-	return strconv.FormatInt(t.UnixNano()/100, 10)
-}
-
-func recordedToProto(e *esstore.RecordedEvent, idAsString bool) *streams.ReadResp_ReadEvent_RecordedEvent {
 	ct := e.ContentType
 	if ct != contentJSON {
 		ct = contentBinary
 	}
-	return &streams.ReadResp_ReadEvent_RecordedEvent{
-		Id:               idToProto(e.ID, idAsString),
-		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.Stream)},
+	if idAsString {
+		b.idText.String_ = uuid.UUID(e.ID).String()
+		b.id.Value = &b.idText
+	} else {
+		b.idPair.MostSignificantBits = int64(binary.BigEndian.Uint64(e.ID[:8]))
+		b.idPair.LeastSignificantBits = int64(binary.BigEndian.Uint64(e.ID[8:]))
+		b.idBits.Structured = &b.idPair
+		b.id.Value = &b.idBits
+	}
+	b.name = append(b.name[:0], e.Stream...)
+	b.stream.StreamName = b.name
+	b.meta["type"] = e.Type
+	b.meta["content-type"] = ct
+	b.created = strconv.AppendInt(b.created[:0], e.Created.UnixNano()/100, 10)
+	b.meta["created"] = string(b.created)
+	b.rec = streams.ReadResp_ReadEvent_RecordedEvent{
+		Id:               &b.id,
+		StreamIdentifier: &b.stream,
 		StreamRevision:   e.Revision,
 		PreparePosition:  e.Position,
 		CommitPosition:   e.Position,
-		Metadata: map[string]string{
-			"type":         e.Type,
-			"content-type": ct,
-			"created":      ticks(e.Created),
-		},
-		CustomMetadata: nonNil(e.Metadata),
-		Data:           nonNil(e.Data),
+		Metadata:         b.meta,
+		CustomMetadata:   nonNil(e.Metadata),
+		Data:             nonNil(e.Data),
 	}
+	return &b.rec
+}
+
+func recordedToProto(e *esstore.RecordedEvent, idAsString bool) *streams.ReadResp_ReadEvent_RecordedEvent {
+	return new(recordedBuf).fill(e, idAsString)
 }
 
 func nonNil(b []byte) []byte {
@@ -111,53 +132,13 @@ type respBuffer struct {
 	content streams.ReadResp_Event
 	ev      streams.ReadResp_ReadEvent
 	pos     streams.ReadResp_ReadEvent_CommitPosition
-	rec     streams.ReadResp_ReadEvent_RecordedEvent
-	id      shared.UUID
-	idBits  shared.UUID_Structured_
-	idPair  shared.UUID_Structured
-	idText  shared.UUID_String_
-	stream  shared.StreamIdentifier
-	meta    map[string]string
-	name    []byte
-	created []byte
+	rec     recordedBuf
 }
 
 // event is eventResp for an event without a link, in b's messages.
 func (b *respBuffer) event(e *esstore.RecordedEvent, idAsString bool) *streams.ReadResp {
-	if b.meta == nil {
-		b.meta = make(map[string]string, 3)
-	}
-	ct := e.ContentType
-	if ct != contentJSON {
-		ct = contentBinary
-	}
-	if idAsString {
-		b.idText.String_ = uuid.UUID(e.ID).String()
-		b.id.Value = &b.idText
-	} else {
-		b.idPair.MostSignificantBits = int64(binary.BigEndian.Uint64(e.ID[:8]))
-		b.idPair.LeastSignificantBits = int64(binary.BigEndian.Uint64(e.ID[8:]))
-		b.idBits.Structured = &b.idPair
-		b.id.Value = &b.idBits
-	}
-	b.name = append(b.name[:0], e.Stream...)
-	b.stream.StreamName = b.name
-	b.meta["type"] = e.Type
-	b.meta["content-type"] = ct
-	b.created = strconv.AppendInt(b.created[:0], e.Created.UnixNano()/100, 10)
-	b.meta["created"] = string(b.created)
-	b.rec = streams.ReadResp_ReadEvent_RecordedEvent{
-		Id:               &b.id,
-		StreamIdentifier: &b.stream,
-		StreamRevision:   e.Revision,
-		PreparePosition:  e.Position,
-		CommitPosition:   e.Position,
-		Metadata:         b.meta,
-		CustomMetadata:   nonNil(e.Metadata),
-		Data:             nonNil(e.Data),
-	}
 	b.pos.CommitPosition = e.Position
-	b.ev.Event, b.ev.Link, b.ev.Position = &b.rec, nil, &b.pos
+	b.ev.Event, b.ev.Link, b.ev.Position = b.rec.fill(e, idAsString), nil, &b.pos
 	b.content.Event = &b.ev
 	b.resp.Content = &b.content
 	return &b.resp

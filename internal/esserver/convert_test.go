@@ -9,8 +9,9 @@ import (
 	"github.com/flexstream/flexstream/internal/esstore"
 )
 
-// A reused response is, event after event, exactly the response built
-// afresh: nothing of the previous event stays in it.
+// A response says what the client expects, and a reused one is, event
+// after event, exactly the response built afresh: nothing of the previous
+// event stays in it.
 func TestRespBufferEqualsEventResp(t *testing.T) {
 	events := []esstore.RecordedEvent{
 		{Stream: "conversation-CH1", Revision: 7, Position: 42, ID: esstore.ID{1, 2, 3}, Type: "ConversationAdded", ContentType: contentJSON,
@@ -19,6 +20,21 @@ func TestRespBufferEqualsEventResp(t *testing.T) {
 			Created: time.Unix(0, 0).UTC()},
 		{Stream: "a-much-longer-stream-name-than-before", Revision: 1 << 40, Position: 1 << 50, ID: esstore.ID{0xff, 0xee},
 			Type: "$>", ContentType: contentBinary, Created: time.Date(2000, 1, 2, 3, 4, 5, 0, time.UTC), Data: []byte("3@x")},
+	}
+	// What the client needs, spelled out once: "created" in 100 ns ticks,
+	// any content type but JSON reported as bytes, the id as two halves.
+	first := eventResp(&events[0], nil, false).GetEvent().GetEvent()
+	if m := first.GetMetadata(); m["created"] != "17955936001234567" || m["type"] != "ConversationAdded" || m["content-type"] != contentJSON {
+		t.Fatalf("system metadata %v", m)
+	}
+	if m := eventResp(&events[1], nil, false).GetEvent().GetEvent().GetMetadata(); m["content-type"] != contentBinary || m["created"] != "0" {
+		t.Fatalf("system metadata %v", m)
+	}
+	if id := first.GetId().GetStructured(); id.GetMostSignificantBits() != 0x0102030000000000 || id.GetLeastSignificantBits() != 0 {
+		t.Fatalf("id %v", first.GetId())
+	}
+	if got := eventResp(&events[0], nil, true).GetEvent().GetEvent().GetId().GetString_(); got != "01020300-0000-0000-0000-000000000000" {
+		t.Fatalf("id as string %q", got)
 	}
 	for _, asString := range []bool{false, true} {
 		var b respBuffer
