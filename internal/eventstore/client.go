@@ -213,24 +213,34 @@ func (c *Client) ReadAll(ctx context.Context, from uint64, max uint64, fn func(R
 // LastEvent returns stream's last event; ErrStreamNotFound when it has
 // none.
 func (c *Client) LastEvent(ctx context.Context, stream string) (RecordedEvent, error) {
-	rs, err := c.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.End{}, Direction: esdb.Backwards}, 1)
-	if err != nil {
-		return RecordedEvent{}, wrap(err, "read", stream)
-	}
-	defer rs.Close()
 	var last RecordedEvent
-	found := false
-	err = drain(rs, stream, func(r RecordedEvent) error {
-		last, found = r, true
+	err := c.LastEvents(ctx, stream, 1, func(r RecordedEvent) error {
+		last = r
 		return nil
 	})
+	return last, err
+}
+
+// LastEvents calls fn for up to n of stream's last events, the newest
+// first; ErrStreamNotFound when it has none.
+func (c *Client) LastEvents(ctx context.Context, stream string, n uint64, fn func(RecordedEvent) error) error {
+	rs, err := c.c.ReadStream(ctx, stream, esdb.ReadStreamOptions{From: esdb.End{}, Direction: esdb.Backwards}, n)
 	if err != nil {
-		return RecordedEvent{}, err
+		return wrap(err, "read", stream)
+	}
+	defer rs.Close()
+	found := false
+	err = drain(rs, stream, func(r RecordedEvent) error {
+		found = true
+		return fn(r)
+	})
+	if err != nil {
+		return err
 	}
 	if !found {
-		return RecordedEvent{}, &Error{Op: "read", Stream: stream, kind: ErrStreamNotFound, Err: ErrStreamNotFound}
+		return &Error{Op: "read", Stream: stream, kind: ErrStreamNotFound, Err: ErrStreamNotFound}
 	}
-	return last, nil
+	return nil
 }
 
 func drain(rs *esdb.ReadStream, stream string, fn func(RecordedEvent) error) error {

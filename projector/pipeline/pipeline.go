@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
@@ -36,9 +37,10 @@ type Source interface {
 // Appender is the event store.
 type Appender interface {
 	Append(ctx context.Context, stream string, exp eventstore.Expected, events ...eventstore.Event) (eventstore.AppendResult, error)
-	// LastEvent is a stream's last event (eventstore.ErrStreamNotFound if
-	// none): after a restart it says which records are already stored.
-	LastEvent(ctx context.Context, stream string) (eventstore.RecordedEvent, error)
+	// LastEvents calls fn for up to n of a stream's last events, the
+	// newest first (eventstore.ErrStreamNotFound if none): after a
+	// restart they say which records are already stored.
+	LastEvents(ctx context.Context, stream string, n uint64, fn func(eventstore.RecordedEvent) error) error
 }
 
 // Publisher is the dead-letter producer.
@@ -255,11 +257,6 @@ type pipeline struct {
 
 	mu      sync.Mutex
 	offsets map[int]*partitionQueue
-
-	// tails holds, for the streams read since the start, where their last
-	// stored event came from (a storedTail): the store is read once per
-	// stream, and later records are compared with that.
-	tails sync.Map
 }
 
 // storedTail is the Kafka origin of a stream's last event at the start.
@@ -388,6 +385,8 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 		stream  string
 		items   []*item
 		events  []eventstore.Event
+		ids     map[uuid.UUID]bool
+		dups    []*item // records of an event already in the group
 		recheck bool
 	}
 	var groups []*group
@@ -416,10 +415,19 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 		}
 		g := byStream[d.Stream]
 		if g == nil {
-			g = &group{stream: d.Stream}
+			g = &group{stream: d.Stream, ids: map[uuid.UUID]bool{}}
 			byStream[d.Stream] = g
 			groups = append(groups, g)
 		}
+		if g.ids[d.ID] {
+			// The same Twilio event twice in one batch (a redelivery, or a
+			// producer that sent it again): the store checks ids against
+			// the stream, not within one append, so both would be written.
+			// It is stored with the first.
+			g.dups = append(g.dups, it)
+			continue
+		}
+		g.ids[d.ID] = true
 		g.items = append(g.items, it)
 		g.events = append(g.events, eventstore.Event{ID: d.ID, Type: d.Event.Type, Data: data, Metadata: meta})
 		g.recheck = g.recheck || it.recheck
@@ -436,6 +444,10 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 			}
 		}
 
+		for _, it := range g.dups {
+			p.markDone(it)
+			p.m.skipped.Inc()
+		}
 		for _, it := range g.items {
 			p.markDone(it)
 		}
@@ -443,45 +455,56 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 	return nil
 }
 
-// dropStored removes the records the stream already holds: its last
-// event's Kafka offset says how far an earlier run got. Each key's records
-// are appended in order, so everything of this partition up to that
-// offset is in. (The event ids would make the store ignore them too, but
-// KurrentDB's check is best effort; this one is exact.)
+// recentStored is how many of a stream's last events dropStored compares
+// a rechecked group with: twice what one append holds, so the group's
+// records and the ones an earlier run appended just before them are all
+// in view.
+const recentStored = 2 * maxBatch
+
+// dropStored removes the records the stream already holds. Two rules, on
+// the stream's last events read now:
+//   - by origin: its newest event's Kafka offset says how far an earlier
+//     run got in this partition, and each key's records are appended in
+//     order, so everything up to that offset is in;
+//   - by event id: a record sent twice (a producer's retry, at a new
+//     offset) is the event already stored. The store would ignore such a
+//     record only as the first of an append: in a group after a new
+//     event, KurrentDB (and the embedded store alike) would write it
+//     again.
 func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item, events *[]eventstore.Event) error {
-	var tail storedTail
-	if t, ok := p.tails.Load(stream); ok {
-		tail = t.(storedTail)
-	} else {
-		var last eventstore.RecordedEvent
-		var err error
-		backoff := 50 * time.Millisecond
-		for {
-			last, err = p.cfg.Store.LastEvent(ctx, stream)
-			if err == nil || errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) || ctx.Err() != nil {
-				break
+	tail := storedTail{Offset: -1}
+	stored := make(map[uuid.UUID]bool, recentStored)
+	backoff := 50 * time.Millisecond
+	for {
+		clear(stored)
+		newest := true
+		err := p.cfg.Store.LastEvents(ctx, stream, recentStored, func(r eventstore.RecordedEvent) error {
+			if newest {
+				_ = json.Unmarshal(r.Metadata, &tail) // no origin: nothing is dropped by offset
+				newest = false
 			}
-			p.log.Warn("reading a stream's last event failed; retrying", zap.String("stream", stream), zap.Error(err))
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(backoff*2, 5*time.Second)
+			stored[r.ID] = true
+			return nil
+		})
+		if err == nil || errors.Is(err, eventstore.ErrStreamNotFound) || errors.Is(err, eventstore.ErrStreamDeleted) {
+			break
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
-		tail.Offset = -1
-		if err == nil {
-			_ = json.Unmarshal(last.Metadata, &tail)
+		p.log.Warn("reading a stream's last events failed; retrying", zap.String("stream", stream), zap.Error(err))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
 		}
-		p.tails.Store(stream, tail)
+		backoff = min(backoff*2, 5*time.Second)
 	}
 	keepItems, keepEvents := (*items)[:0:0], (*events)[:0:0]
 	for i, it := range *items {
 		m := it.msg
-		if m.Topic == tail.Topic && m.Partition == tail.Partition && m.Offset <= tail.Offset {
-			p.markDone(it) // already stored by an earlier run
+		if (m.Topic == tail.Topic && m.Partition == tail.Partition && m.Offset <= tail.Offset) || stored[(*events)[i].ID] {
+			p.markDone(it) // already stored
 			p.m.skipped.Inc()
 			continue
 		}

@@ -316,3 +316,27 @@ func caughtUp(t *testing.T, brokers []string) bool {
 	}
 	return true
 }
+
+// TestPipelineDuplicateAfterANewEvent: a record sent again (a producer's
+// retry, at a new offset) right after a new record of the same
+// conversation shares their append; the store recognises a retry only as
+// an append's first event, so the pipeline must drop it itself.
+func TestPipelineDuplicateAfterANewEvent(t *testing.T) {
+	e := newEnv(t)
+	l := lifecycle(t, 40)
+	e.produce(l[:len(l)-1])
+	stop := e.run(false)
+	stream := "conversation-" + string(l[0].Key)
+	waitFor(t, "the first records", func() bool { return len(e.streamEvents(stream)) == len(l)-1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	e.produce([]kafka.Message{l[len(l)-1], l[0], l[1]})
+	stop = e.run(false)
+	defer stop()
+	waitFor(t, "the group to commit every record", func() bool { return caughtUp(t, e.brokers) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkStream(t, e, l)
+}
