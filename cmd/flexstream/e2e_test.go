@@ -35,8 +35,9 @@ func trHook(ids twiliotest.IDs, ev string, opts ...twiliotest.TaskRouterOpt) web
 func convHook(ids twiliotest.IDs, ev string, opts ...twiliotest.ConversationsOpt) webhook {
 	f := twiliotest.ConversationsEvent(ids, ev, opts...)
 	// Conversations webhooks carry no event id; Twilio's idempotency token
-	// is what a retry repeats.
-	return webhook{"/webhooks/conversations", f, fmt.Sprintf("%s-%s-%s", ids.Conversation, ev, f.Get("MessageSid"))}
+	// is what a retry repeats, and differs from one webhook to the next:
+	// two participants added to one conversation are two events.
+	return webhook{"/webhooks/conversations", f, fmt.Sprintf("%s-%s-%s-%s", ids.Conversation, ev, f.Get("MessageSid"), f.Get("ParticipantSid"))}
 }
 
 type e2e struct {
@@ -158,8 +159,8 @@ func TestEndToEndOrphanLifecycles(t *testing.T) {
 		code := x.get("/v1/conversations/"+handled.Conversation, &v)
 		return code == 200 && v.State == fold.StateClosed && v.MessageCount == 2 && v.Tasks[handled.Task].Status == fold.TaskCompleted, fmt.Sprintf("%d %+v", code, v)
 	})
-	if v.Orphaned(time.Now(), time.Second) || v.AgentWithoutInvite {
-		t.Errorf("handled conversation: %+v", v)
+	if v.Orphaned(time.Now(), time.Second) || v.AgentWithoutInvite || len(v.Participants) != 2 {
+		t.Errorf("handled conversation (customer and agent): %+v", v)
 	}
 	// The orphans list: both failed conversations (their webhooks are
 	// dated long ago, so past the 1 s grace), not the closed one.
@@ -218,7 +219,7 @@ func TestEndToEndOrphanLifecycles(t *testing.T) {
 	for _, m := range []string{`flexstream_projector_consumer_lag{partition="0"}`, "flexstream_projector_events_appended_total 24",
 		"flexstream_projection_events_applied_total", "flexstream_projection_lag_seconds", "flexstream_projection_lag_positions", "flexstream_api_requests_total"} {
 		if !strings.Contains(string(metrics), m) {
-			t.Errorf("/metrics lacks %s", m)
+			t.Errorf("/metrics lacks %s:\n%s", m, grepLines(string(metrics), "flexstream_projector_"))
 		}
 	}
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
@@ -349,4 +350,15 @@ func TestEndToEndKill9MidStream(t *testing.T) {
 	if err := p.stop(t, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM: %v\n%s", err, p.Stderr)
 	}
+}
+
+// grepLines is the lines of s that contain sub, for a failure message.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
