@@ -122,28 +122,6 @@ func eventResp(ev, link *esstore.RecordedEvent, idAsString bool) *streams.ReadRe
 	return &streams.ReadResp{Content: &streams.ReadResp_Event{Event: re}}
 }
 
-// respBuffer reuses one response's messages from event to event. A
-// reader sends each response before it builds the next, and gRPC encodes
-// a message before SendMsg returns, so nothing holds the previous one;
-// the dozen small objects a response takes were a visible share of a
-// $all read's CPU and garbage.
-type respBuffer struct {
-	resp    streams.ReadResp
-	content streams.ReadResp_Event
-	ev      streams.ReadResp_ReadEvent
-	pos     streams.ReadResp_ReadEvent_CommitPosition
-	rec     recordedBuf
-}
-
-// event is eventResp for an event without a link, in b's messages.
-func (b *respBuffer) event(e *esstore.RecordedEvent, idAsString bool) *streams.ReadResp {
-	b.pos.CommitPosition = e.Position
-	b.ev.Event, b.ev.Link, b.ev.Position = b.rec.fill(e, idAsString), nil, &b.pos
-	b.content.Event = &b.ev
-	b.resp.Content = &b.content
-	return &b.resp
-}
-
 func streamNotFound(stream string) *streams.ReadResp {
 	return &streams.ReadResp{Content: &streams.ReadResp_StreamNotFound_{StreamNotFound: &streams.ReadResp_StreamNotFound{
 		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)},

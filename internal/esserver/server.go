@@ -109,6 +109,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		grpc.ReadBufferSize(256<<10),
 		grpc.InitialWindowSize(1<<20),
 		grpc.InitialConnWindowSize(4<<20),
+		// Events without a link go out in wire format (wire.go).
+		grpc.ForceServerCodecV2(newCodec()),
 	)
 	svc := newStreamsService(st, log)
 	streams.RegisterStreamsServer(gs, svc)

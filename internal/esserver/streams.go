@@ -285,7 +285,7 @@ type reader struct {
 	srv        streams.Streams_ReadServer
 	opts       *streams.ReadReq_Options
 	idAsString bool
-	buf        respBuffer
+	msg        eventMsg
 }
 
 func (r *reader) send(ev *esstore.RecordedEvent) error {
@@ -300,7 +300,8 @@ func (r *reader) send(ev *esstore.RecordedEvent) error {
 		}
 	}
 	if link == nil && ev != nil {
-		return r.srv.Send(r.buf.event(ev, r.idAsString))
+		r.msg = eventMsg{e: ev, idAsString: r.idAsString}
+		return r.srv.SendMsg(&r.msg)
 	}
 	return r.srv.Send(eventResp(ev, link, r.idAsString))
 }
