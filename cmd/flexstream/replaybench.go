@@ -72,6 +72,12 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 			}
 			fmt.Fprintf(e.stdout, "loaded %d events in %s\n", loaded, time.Since(start).Round(time.Millisecond))
 		}
+		// A kept directory keeps one generation: the one this run replaces
+		// is removed after it, as replay does.
+		oldGen, _, err := readmodel.CurrentGeneration(dir + "/readmodel")
+		if err != nil {
+			return err
+		}
 		runtime.GC()
 		debug.FreeOSMemory()
 		stopProfile, err := startCPUProfile(*cpuProfile)
@@ -91,6 +97,11 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 		stopProfile()
 		if err != nil {
 			return err
+		}
+		if oldGen > 0 {
+			if err := readmodel.RemoveGeneration(dir+"/readmodel", oldGen); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(e.stdout, "replayed %d events (%d folded) in %s: %.0f events/s; peak RSS during the replay %d MiB (the process, store server included), Go heap in use ≤ %d MiB\n",
 			res.Read, res.Applied, res.Elapsed.Round(time.Millisecond), rate(res.Read, res.Elapsed), rss>>20, heapPeak.Load()>>20)
