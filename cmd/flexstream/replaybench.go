@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/flexstream/flexstream/internal/config"
+	"github.com/flexstream/flexstream/internal/esbench"
 	"github.com/flexstream/flexstream/internal/esserver"
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/internal/logging"
@@ -85,6 +86,7 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 			return err
 		}
 		peak := watchRSS()
+		cpu := esbench.CPUTime()
 		var heapPeak atomic.Uint64
 		res, err := readmodel.Rebuild(ctx, readmodel.RebuildConfig{Dir: dir + "/readmodel", Events: es, CommitEvery: *commitEvery,
 			Progress: func(done, total uint64) {
@@ -94,6 +96,7 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 				heapPeak.Store(max(heapPeak.Load(), ms.HeapInuse))
 			}})
 		rss := peak()
+		cpu = esbench.CPUTime() - cpu
 		stopProfile()
 		if err != nil {
 			return err
@@ -103,8 +106,9 @@ func replayBenchFlags(fs *flag.FlagSet, e env) func(context.Context, *zap.Logger
 				return err
 			}
 		}
-		fmt.Fprintf(e.stdout, "replayed %d events (%d folded) in %s: %.0f events/s; peak RSS during the replay %d MiB (the process, store server included), Go heap in use ≤ %d MiB\n",
-			res.Read, res.Applied, res.Elapsed.Round(time.Millisecond), rate(res.Read, res.Elapsed), rss>>20, heapPeak.Load()>>20)
+		fmt.Fprintf(e.stdout, "replayed %d events (%d folded) in %s: %.0f events/s; %.1f µs of CPU per event, %.2f cores busy; peak RSS during the replay %d MiB (the process, store server included), Go heap in use ≤ %d MiB\n",
+			res.Read, res.Applied, res.Elapsed.Round(time.Millisecond), rate(res.Read, res.Elapsed),
+			float64(cpu.Microseconds())/float64(max(res.Read, 1)), cpu.Seconds()/res.Elapsed.Seconds(), rss>>20, heapPeak.Load()>>20)
 		return nil
 	}
 }

@@ -61,8 +61,8 @@ type Result struct {
 // goroutines).
 func (r Result) CPUShare() float64 { return r.CPU.Seconds() / r.Elapsed.Seconds() }
 
-// cpuTime is the process's CPU time so far, user and system.
-func cpuTime() time.Duration {
+// CPUTime is the process's CPU time so far, user and system.
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -294,7 +294,7 @@ func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int
 	run := uuid.NewString()[:8]
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), CPUTime()
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -317,13 +317,13 @@ func appendPhase(ctx context.Context, c *esdb.Client, writers, appends, size int
 	if err, ok := failed.Load().(error); ok {
 		return Result{}, fmt.Errorf("%s appends: %w", tag, err)
 	}
-	return Result{Events: writers * appends * size, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
+	return Result{Events: writers * appends * size, Elapsed: time.Since(start), CPU: CPUTime() - cpu}, nil
 }
 
 // catchUp subscribes to $all from the start and times the delivery of n
 // events, the shape of a projection rebuilding its views.
 func catchUp(ctx context.Context, c *esdb.Client, n int) (Result, error) {
-	start, cpu := time.Now(), cpuTime()
+	start, cpu := time.Now(), CPUTime()
 	sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: esdb.Start{}})
 	if err != nil {
 		return Result{}, err
@@ -339,7 +339,7 @@ func catchUp(ctx context.Context, c *esdb.Client, n int) (Result, error) {
 			return Result{}, fmt.Errorf("catch-up dropped after %d events: %w", got, ev.SubscriptionDropped.Error)
 		}
 	}
-	return Result{Events: got, Elapsed: time.Since(start), CPU: cpuTime() - cpu}, nil
+	return Result{Events: got, Elapsed: time.Since(start), CPU: CPUTime() - cpu}, nil
 }
 
 // rss is this process's resident set size, from /proc.

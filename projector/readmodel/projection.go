@@ -192,9 +192,9 @@ func (p *Projection) Commit() ([]Change, error) {
 	defer b.Close()
 	var changes []Change
 	for sid, c := range p.convs {
-		data, err := json.Marshal(c.view)
+		data, err := c.view.AppendJSON(make([]byte, 0, len(c.stored)+512))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read model: conversation %s: %w", sid, err)
 		}
 		if c.before != nil {
 			if string(c.stored) == string(data) {
@@ -208,9 +208,9 @@ func (p *Projection) Commit() ([]Change, error) {
 		changes = append(changes, Change{Kind: "conversation", SID: sid, View: data})
 	}
 	for sid, t := range p.tasks {
-		data, err := json.Marshal(t)
+		data, err := t.AppendJSON(make([]byte, 0, 1024))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("read model: task %s: %w", sid, err)
 		}
 		_ = b.Set(key(prefixTask, sid), data, nil)
 		changes = append(changes, Change{Kind: "task", SID: sid, View: data})
