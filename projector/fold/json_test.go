@@ -84,7 +84,7 @@ func TestAppendJSONCorners(t *testing.T) {
 			Sid: "WT1", ConversationSid: "CH1", InteractionSid: odd, ChannelSid: "UO1",
 			Queue: Ref{Sid: "WQ1", Name: odd, At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, Workflow: Ref{Name: "w"},
 			TaskChannel: "chat", Status: "assigned", StatusAt: time.Date(2026, 1, 1, 0, 0, 0, 5, time.UTC),
-			Reservations: map[string]Reservation{"WR2": {Outcome: "accepted", WorkerSid: "WK1"}, "WR1": {}, odd: {DecidedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
+			Reservations:   map[string]Reservation{"WR2": {Outcome: "accepted", WorkerSid: "WK1"}, "WR1": {}, odd: {DecidedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}},
 			CanceledReason: odd, WorkflowTimedOut: true, WaitTime: -1, HandleTime: 1 << 50,
 			CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), AcceptedAt: time.Date(2026, 1, 1, 0, 0, 1, 0, time.UTC),
 			WrapupAt: time.Date(2026, 1, 1, 0, 0, 2, 0, time.UTC), CompletedAt: time.Date(2026, 1, 1, 0, 0, 3, 0, time.UTC), EndedAt: time.Date(2026, 1, 1, 0, 0, 4, 0, time.UTC),
@@ -115,8 +115,8 @@ func FuzzAppendJSON(f *testing.F) {
 		sameJSON(t, "conversation", conv)
 		task := &TaskView{
 			Sid: a, ConversationSid: b, Queue: Ref{Sid: c, At: at}, Status: a, StatusAt: at,
-			Transitions:  []Transition{{Status: b, At: at, EventType: c}},
-			Reservations: map[string]Reservation{a: {WorkerSid: b, Outcome: c, CreatedAt: at}, c: {}},
+			Transitions:    []Transition{{Status: b, At: at, EventType: c}},
+			Reservations:   map[string]Reservation{a: {WorkerSid: b, Outcome: c, CreatedAt: at}, c: {}},
 			CanceledReason: b, WorkflowTimedOut: flag, WaitTime: n, HandleTime: ns,
 		}
 		sameJSON(t, "task", task)
