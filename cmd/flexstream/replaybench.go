@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -129,18 +128,14 @@ func loadReplayWorkload(ctx context.Context, es *eventstore.Client, n int) (int,
 		order := []string{}
 		byStream := map[string][]eventstore.Event{}
 		for _, d := range evs {
-			data, err := json.Marshal(d.Event)
-			if err != nil {
-				return loaded, err
-			}
-			meta, err := json.Marshal(d.Meta)
+			ev, err := projectorbench.StoreEvent(d)
 			if err != nil {
 				return loaded, err
 			}
 			if _, ok := byStream[d.Stream]; !ok {
 				order = append(order, d.Stream)
 			}
-			byStream[d.Stream] = append(byStream[d.Stream], eventstore.Event{ID: d.ID, Type: d.Event.Type, Data: data, Metadata: meta})
+			byStream[d.Stream] = append(byStream[d.Stream], ev)
 		}
 		sem := make(chan struct{}, 32)
 		var wg sync.WaitGroup

@@ -177,7 +177,7 @@ func runThroughput(ctx context.Context, cfg Config, dir string) (Throughput, err
 func storePhase(ctx context.Context, es *eventstore.Client, decoded []decode.Decoded, writers int, run string) (Result, error) {
 	events := make([]eventstore.Event, len(decoded))
 	for i, d := range decoded {
-		e, err := storeEvent(d)
+		e, err := StoreEvent(d)
 		if err != nil {
 			return Result{}, err
 		}

@@ -3,7 +3,6 @@ package projectorbench
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -149,13 +148,9 @@ func decodeAll(d *decode.Decoder, topic string, recs []kafka.Message) ([]decode.
 	return out, nil
 }
 
-// storeEvent is a decoded event as the pipeline appends it.
-func storeEvent(d decode.Decoded) (eventstore.Event, error) {
-	data, err := json.Marshal(d.Event)
-	if err != nil {
-		return eventstore.Event{}, err
-	}
-	meta, err := json.Marshal(d.Meta)
+// StoreEvent is a decoded event as the pipeline appends it.
+func StoreEvent(d decode.Decoded) (eventstore.Event, error) {
+	data, meta, err := domain.Encode(d.Event, d.Meta)
 	if err != nil {
 		return eventstore.Event{}, err
 	}

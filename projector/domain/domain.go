@@ -5,12 +5,14 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
-	segjson "github.com/segmentio/encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	segjson "github.com/segmentio/encoding/json"
 )
 
 // Event types, as stored (the KurrentDB event type).
@@ -180,6 +182,32 @@ var namespace = uuid.MustParse("5b0c2a63-8a0e-4c55-9a57-0f3a3c1e2d4b")
 // idempotent re-append.
 func EventID(ceID, stream string) uuid.UUID {
 	return uuid.NewSHA1(namespace, []byte(ceID+"\x00"+stream))
+}
+
+// Encode is what the store holds of an event: its data and its metadata,
+// as JSON without encoding/json's HTML escaping. The metadata carries
+// Twilio's form-encoded record, full of '&', which json.Marshal writes as
+// six bytes (\u0026) each: with it the metadata was about a tenth larger,
+// in the store, on the wire and in every reader's memory. Any JSON reader
+// decodes both spellings alike, so events stored before read the same.
+func Encode(e Event, m Metadata) (data, meta []byte, err error) {
+	if data, err = encodeJSON(e); err != nil {
+		return nil, nil, fmt.Errorf("encode %s: %w", e.Type, err)
+	}
+	if meta, err = encodeJSON(m); err != nil {
+		return nil, nil, fmt.Errorf("encode the metadata of %s: %w", e.Type, err)
+	}
+	return data, meta, nil
+}
+
+func encodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // Decode reads a stored event's data.

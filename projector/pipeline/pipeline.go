@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"strconv"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	"github.com/flexstream/flexstream/internal/esstore"
 	"github.com/flexstream/flexstream/internal/eventstore"
 	"github.com/flexstream/flexstream/projector/decode"
+	"github.com/flexstream/flexstream/projector/domain"
 )
 
 // Source is the consumer group the pipeline reads.
@@ -405,13 +405,9 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 			p.markDone(it)
 			continue
 		}
-		data, err := json.Marshal(d.Event)
+		data, meta, err := domain.Encode(d.Event, d.Meta)
 		if err != nil {
-			return fmt.Errorf("encode %s: %w", d.Event.Type, err)
-		}
-		meta, err := json.Marshal(d.Meta)
-		if err != nil {
-			return fmt.Errorf("encode metadata: %w", err)
+			return err
 		}
 		g := byStream[d.Stream]
 		if g == nil {
