@@ -213,9 +213,20 @@ func encodeJSON(v any) ([]byte, error) {
 // Decode reads a stored event's data.
 func Decode(eventType string, data []byte) (Event, error) {
 	var e Event
-	if err := segjson.Unmarshal(data, &e); err != nil {
+	if err := DecodeInto(&e, eventType, data); err != nil {
 		return Event{}, err
 	}
-	e.Type = eventType
 	return e, nil
+}
+
+// DecodeInto is Decode into *e (reset first): a replay decodes straight
+// into its batch, without an Event on the heap per event.
+func DecodeInto(e *Event, eventType string, data []byte) error {
+	*e = Event{}
+	if err := segjson.Unmarshal(data, e); err != nil {
+		*e = Event{}
+		return err
+	}
+	e.Type = eventType
+	return nil
 }

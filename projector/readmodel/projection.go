@@ -1,6 +1,7 @@
 package readmodel
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -44,6 +45,12 @@ type Projection struct {
 	// written, for a rebuild into an empty store, knows the views it
 	// never committed: those are new without a lookup (nil otherwise).
 	written *writtenFilter
+
+	// scratch is where views are encoded; batchSize is the last commit's
+	// batch, the next one's first guess: growing a batch of tens of
+	// megabytes by doubling was a tenth of a rebuild's garbage.
+	scratch   []byte
+	batchSize int
 }
 
 // Kinds of view in writtenFilter.
@@ -86,19 +93,18 @@ func (p *Projection) Pending() int { return p.pending }
 
 // Apply folds one recorded event into the views it concerns.
 func (p *Projection) Apply(r eventstore.RecordedEvent) error {
-	e, err := decodeRecorded(r)
-	if err != nil {
+	var e domain.Event
+	if err := decodeRecorded(&e, r); err != nil {
 		return err
 	}
 	return p.ApplyDecoded(r, e)
 }
 
-func decodeRecorded(r eventstore.RecordedEvent) (domain.Event, error) {
-	e, err := domain.Decode(r.Type, r.Data)
-	if err != nil {
-		return domain.Event{}, fmt.Errorf("read model: event %s at %d: %w", r.ID, r.Position, err)
+func decodeRecorded(e *domain.Event, r eventstore.RecordedEvent) error {
+	if err := domain.DecodeInto(e, r.Type, r.Data); err != nil {
+		return fmt.Errorf("read model: event %s at %d: %w", r.ID, r.Position, err)
 	}
-	return e, nil
+	return nil
 }
 
 // ApplyDecoded is Apply of an event already decoded (a replay decodes on
@@ -183,16 +189,25 @@ func (p *Projection) task(sid string) (*fold.TaskView, error) {
 	return t, nil
 }
 
+// encode returns v's JSON in a slice of its own length.
+func (p *Projection) encode(v interface{ AppendJSON([]byte) ([]byte, error) }) ([]byte, error) {
+	var err error
+	if p.scratch, err = v.AppendJSON(p.scratch[:0]); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(p.scratch), nil
+}
+
 // Commit writes what Apply changed; it returns the changed views.
 func (p *Projection) Commit() ([]Change, error) {
 	if p.pending == 0 {
 		return nil, nil
 	}
-	b := p.store.db.NewBatch()
+	b := p.store.db.NewBatchWithSize(p.batchSize + p.batchSize/4)
 	defer b.Close()
 	var changes []Change
 	for sid, c := range p.convs {
-		data, err := c.view.AppendJSON(make([]byte, 0, len(c.stored)+512))
+		data, err := p.encode(c.view)
 		if err != nil {
 			return nil, fmt.Errorf("read model: conversation %s: %w", sid, err)
 		}
@@ -208,7 +223,7 @@ func (p *Projection) Commit() ([]Change, error) {
 		changes = append(changes, Change{Kind: "conversation", SID: sid, View: data})
 	}
 	for sid, t := range p.tasks {
-		data, err := t.AppendJSON(make([]byte, 0, 1024))
+		data, err := p.encode(t)
 		if err != nil {
 			return nil, fmt.Errorf("read model: task %s: %w", sid, err)
 		}
@@ -226,6 +241,7 @@ func (p *Projection) Commit() ([]Change, error) {
 	// The batch is atomic; it need not be synced: after a crash the views
 	// and the checkpoint are both from the same earlier commit, and the
 	// subscription resumes from there.
+	p.batchSize = len(b.Repr())
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return nil, fmt.Errorf("read model: commit: %w", err)
 	}

@@ -150,10 +150,14 @@ func catchUp(ctx context.Context, p *Projection, cfg RebuildConfig, head uint64,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []decoded, 1)
+	// Folded batches go back to the reader: three are ever in use (read,
+	// waiting, folded), and a batch is ten thousand events of ≈ 700 bytes
+	// each before their payloads.
+	free := make(chan []decoded, 2)
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(batches)
-		readErr <- readBatches(ctx, cfg, from, started, head, batches)
+		readErr <- readBatches(ctx, cfg, from, started, head, batches, free)
 	}()
 	for batch := range batches {
 		for i := range batch {
@@ -184,6 +188,10 @@ func catchUp(ctx context.Context, p *Projection, cfg RebuildConfig, head uint64,
 		if cfg.Progress != nil {
 			cfg.Progress(res.Read, head)
 		}
+		select {
+		case free <- batch[:0]:
+		default:
+		}
 	}
 	if err := <-readErr; err != nil {
 		return err
@@ -201,10 +209,16 @@ type decoded struct {
 }
 
 // readBatches reads $all after from (inclusive of nothing already folded)
-// up to head, decodes what the read models fold, and sends it in batches.
-func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bool, head uint64, out chan<- []decoded) error {
+// up to head, decodes what the read models fold, and sends it in batches,
+// reusing those that come back on free.
+func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bool, head uint64, out chan<- []decoded, free <-chan []decoded) error {
 	for {
-		batch := make([]decoded, 0, cfg.ReadBatch)
+		var batch []decoded
+		select {
+		case batch = <-free:
+		default:
+			batch = make([]decoded, 0, cfg.ReadBatch)
+		}
 		last := from
 		n := cfg.ReadBatch
 		if started {
@@ -218,15 +232,17 @@ func readBatches(ctx context.Context, cfg RebuildConfig, from uint64, started bo
 				return errPastHead
 			}
 			last = r.Position
-			d := decoded{r: r}
+			batch = append(batch, decoded{r: r})
+			d := &batch[len(batch)-1]
 			if projected(r.Stream) && (cfg.Drop == nil || !cfg.Drop(r)) {
-				e, err := decodeRecorded(r)
-				if err != nil {
+				if err := decodeRecorded(&d.e, r); err != nil {
 					return err
 				}
-				d.e, d.applied = e, true
+				d.applied = true
 			}
-			batch = append(batch, d)
+			// The fold needs the decoded event, not the payloads: they
+			// go now rather than when the batch is next reused.
+			d.r.Data, d.r.Metadata = nil, nil
 			return nil
 		})
 		if err != nil && !errors.Is(err, errPastHead) {
