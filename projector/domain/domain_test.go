@@ -59,6 +59,18 @@ func TestEncode(t *testing.T) {
 			}
 		}
 	}
+	// Decoding into a used Event leaves nothing of the one before.
+	used := Event{Type: "X", TaskSid: "WT9", Index: 4, IdentityPII: true, TaskAttributes: json.RawMessage(`{}`)}
+	data, _, err := Encode(Event{Type: ConversationAdded, At: at, ConversationSid: "CH2"}, Metadata{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeInto(&used, ConversationAdded, data); err != nil || !reflect.DeepEqual(used, Event{Type: ConversationAdded, At: at, ConversationSid: "CH2"}) {
+		t.Fatalf("decoded into a used event: %+v (%v)", used, err)
+	}
+	if err := DecodeInto(&used, ConversationAdded, []byte(`{"at":`)); err == nil || !reflect.DeepEqual(used, Event{}) {
+		t.Fatalf("a bad event decoded: %+v (%v)", used, err)
+	}
 	if _, _, err := Encode(Event{Type: "T", TaskAttributes: json.RawMessage(`{bad`)}, Metadata{}); err == nil {
 		t.Fatal("invalid task attributes encoded")
 	}
