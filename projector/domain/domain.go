@@ -213,17 +213,28 @@ func encodeJSON(v any) ([]byte, error) {
 // Decode reads a stored event's data.
 func Decode(eventType string, data []byte) (Event, error) {
 	var e Event
-	if err := DecodeInto(&e, eventType, data); err != nil {
+	if err := decode(&e, eventType, data, 0); err != nil {
 		return Event{}, err
 	}
 	return e, nil
 }
 
-// DecodeInto is Decode into *e (reset first): a replay decodes straight
-// into its batch, without an Event on the heap per event.
+// DecodeInto is Decode into *e (reset first), for the read models' fold:
+// a replay decodes straight into its batches, and e's strings and task
+// attributes share data's memory instead of copying it (a tenth of a
+// replay's garbage). data must never change afterwards: a payload the
+// client library unmarshalled for this event alone.
 func DecodeInto(e *Event, eventType string, data []byte) error {
+	return decode(e, eventType, data, segjson.ZeroCopy)
+}
+
+func decode(e *Event, eventType string, data []byte, flags segjson.ParseFlags) error {
 	*e = Event{}
-	if err := segjson.Unmarshal(data, e); err != nil {
+	rest, err := segjson.Parse(data, e, flags)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("invalid character %q after the event", rest[0])
+	}
+	if err != nil {
 		*e = Event{}
 		return err
 	}

@@ -68,8 +68,16 @@ func TestEncode(t *testing.T) {
 	if err := DecodeInto(&used, ConversationAdded, data); err != nil || !reflect.DeepEqual(used, Event{Type: ConversationAdded, At: at, ConversationSid: "CH2"}) {
 		t.Fatalf("decoded into a used event: %+v (%v)", used, err)
 	}
-	if err := DecodeInto(&used, ConversationAdded, []byte(`{"at":`)); err == nil || !reflect.DeepEqual(used, Event{}) {
-		t.Fatalf("a bad event decoded: %+v (%v)", used, err)
+	for _, bad := range []string{`{"at":`, `{"conversationSid":"CH1"} x`, `{"conversationSid":"CH1"}{}`, ``, `[]`} {
+		if err := DecodeInto(&used, ConversationAdded, []byte(bad)); err == nil || !reflect.DeepEqual(used, Event{}) {
+			t.Fatalf("%q decoded: %+v (%v)", bad, used, err)
+		}
+		if _, err := Decode(ConversationAdded, []byte(bad)); err == nil {
+			t.Fatalf("%q decoded", bad)
+		}
+	}
+	if _, err := Decode(ConversationAdded, []byte(" {\"conversationSid\":\"CH1\"}\n ")); err != nil {
+		t.Fatalf("spaces around an event: %v", err)
 	}
 	if _, _, err := Encode(Event{Type: "T", TaskAttributes: json.RawMessage(`{bad`)}, Metadata{}); err == nil {
 		t.Fatal("invalid task attributes encoded")
