@@ -2,6 +2,8 @@ package fold
 
 import (
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +123,55 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 		sameJSON(t, "task", task)
 	})
+}
+
+// fill sets every field of v, recursively, to a value that is not zero, so
+// that a field added to a view and not to AppendJSON fails the comparison.
+func fill(t *testing.T, v reflect.Value, n int) {
+	t.Helper()
+	if v.Type() == reflect.TypeFor[time.Time]() {
+		v.Set(reflect.ValueOf(time.Date(2026, 1, 2, 3, 4, 5, n, time.UTC)))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s<%d>", n))
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64:
+		v.SetInt(int64(n + 1))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(t, v.Field(i), n+i)
+		}
+	case reflect.Array:
+		for i := range v.Len() {
+			fill(t, v.Index(i), n+i)
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range v.Len() {
+			fill(t, v.Index(i), n+i)
+		}
+	case reflect.Map:
+		v.Set(reflect.MakeMap(v.Type()))
+		for i := range 2 {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fill(t, k, n+i)
+			fill(t, e, n+i)
+			v.SetMapIndex(k, e)
+		}
+	default:
+		t.Fatalf("fill: a field of kind %s: teach fill and AppendJSON about it", v.Kind())
+	}
+}
+
+// Every field of both views, set: none is missing from AppendJSON.
+func TestAppendJSONHasEveryField(t *testing.T) {
+	var c ConversationView
+	fill(t, reflect.ValueOf(&c).Elem(), 0)
+	sameJSON(t, "every conversation field", &c)
+	var tv TaskView
+	fill(t, reflect.ValueOf(&tv).Elem(), 0)
+	sameJSON(t, "every task field", &tv)
 }
