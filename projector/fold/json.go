@@ -2,6 +2,7 @@ package fold
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -28,54 +29,30 @@ func (v *ConversationView) AppendJSON(b []byte) ([]byte, error) {
 	w.bool("seen", v.Timers.Seen)
 	w.timeOmit("at", v.Timers.At)
 	w.b = append(w.b, '}')
-	if len(v.Participants) > 0 {
-		w.key("participants")
-		w.b = append(w.b, '{')
-		for i, sid := range sortedKeys(v.Participants) {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			p := v.Participants[sid]
-			w.b = appendString(w.b, sid)
-			w.b = append(w.b, ':', '{')
-			w.strOmit("role", p.Role)
-			w.strOmit("identity", p.Identity)
-			if p.IdentityPII {
-				w.bool("identityPII", true)
-			}
-			w.strOmit("address", p.Address)
-			w.strOmit("channelType", p.ChannelType)
-			w.timeOmit("addedAt", p.AddedAt)
-			w.timeOmit("removedAt", p.RemovedAt)
-			w.timeOmit("roleAt", p.RoleAt)
-			w.b = append(w.b, '}')
+	objects(&w, "participants", v.Participants, func(p Participant) {
+		w.strOmit("role", p.Role)
+		w.strOmit("identity", p.Identity)
+		if p.IdentityPII {
+			w.bool("identityPII", true)
 		}
-		w.b = append(w.b, '}')
-	}
+		w.strOmit("address", p.Address)
+		w.strOmit("channelType", p.ChannelType)
+		w.timeOmit("addedAt", p.AddedAt)
+		w.timeOmit("removedAt", p.RemovedAt)
+		w.timeOmit("roleAt", p.RoleAt)
+	})
 	w.bool("agentPresent", v.AgentPresent)
 	w.strOmit("interactionSid", v.InteractionSid)
 	w.strOmit("channelSid", v.ChannelSid)
 	w.strOmit("channelType", v.ChannelType)
-	if len(v.Tasks) > 0 {
-		w.key("tasks")
-		w.b = append(w.b, '{')
-		for i, sid := range sortedKeys(v.Tasks) {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			t := v.Tasks[sid]
-			w.b = appendString(w.b, sid)
-			w.b = append(w.b, ':', '{')
-			w.strOmit("status", t.Status)
-			w.strOmit("canceledReason", t.CanceledReason)
-			w.timeOmit("at", t.At)
-			if t.Accepted {
-				w.bool("accepted", true)
-			}
-			w.b = append(w.b, '}')
+	objects(&w, "tasks", v.Tasks, func(t TaskLink) {
+		w.strOmit("status", t.Status)
+		w.strOmit("canceledReason", t.CanceledReason)
+		w.timeOmit("at", t.At)
+		if t.Accepted {
+			w.bool("accepted", true)
 		}
-		w.b = append(w.b, '}')
-	}
+	})
 	w.int("messageCount", int64(v.MessageCount))
 	if len(v.MessageIndexes) > 0 {
 		w.key("messageIndexes")
@@ -141,24 +118,12 @@ func (v *TaskView) AppendJSON(b []byte) ([]byte, error) {
 		}
 		w.b = append(w.b, ']')
 	}
-	if len(v.Reservations) > 0 {
-		w.key("reservations")
-		w.b = append(w.b, '{')
-		for i, sid := range sortedKeys(v.Reservations) {
-			if i > 0 {
-				w.b = append(w.b, ',')
-			}
-			r := v.Reservations[sid]
-			w.b = appendString(w.b, sid)
-			w.b = append(w.b, ':', '{')
-			w.strOmit("workerSid", r.WorkerSid)
-			w.str("outcome", r.Outcome)
-			w.timeOmit("createdAt", r.CreatedAt)
-			w.timeOmit("decidedAt", r.DecidedAt)
-			w.b = append(w.b, '}')
-		}
-		w.b = append(w.b, '}')
-	}
+	objects(&w, "reservations", v.Reservations, func(r Reservation) {
+		w.strOmit("workerSid", r.WorkerSid)
+		w.str("outcome", r.Outcome)
+		w.timeOmit("createdAt", r.CreatedAt)
+		w.timeOmit("decidedAt", r.DecidedAt)
+	})
 	w.strOmit("canceledReason", v.CanceledReason)
 	if v.WorkflowTimedOut {
 		w.bool("workflowTimedOut", true)
@@ -247,13 +212,25 @@ func (w *jsonWriter) ref(k string, r Ref) {
 	w.b = append(w.b, '}')
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// objects writes a map tagged omitempty whose values are objects: members
+// in key order, as encoding/json sorts them, each value's members by
+// members.
+func objects[V any](w *jsonWriter, k string, m map[string]V, members func(V)) {
+	if len(m) == 0 {
+		return
 	}
-	slices.Sort(keys)
-	return keys
+	w.key(k)
+	w.b = append(w.b, '{')
+	for i, sid := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			w.b = append(w.b, ',')
+		}
+		w.b = appendString(w.b, sid)
+		w.b = append(w.b, ':', '{')
+		members(m[sid])
+		w.b = append(w.b, '}')
+	}
+	w.b = append(w.b, '}')
 }
 
 const hexDigits = "0123456789abcdef"
