@@ -47,6 +47,7 @@ type writer struct {
 	group   []*appendRequest
 	pending map[string]*pendingStream
 	touched []*pendingStream
+	spare   []*pendingStream // the previous groups', reused with their slices
 	key     []byte
 	val     []byte
 
@@ -159,6 +160,8 @@ func (w *writer) process(group []*appendRequest) {
 		return
 	}
 	clear(w.pending)
+	w.spare = append(w.spare, w.touched...)
+	clear(w.touched)
 	w.touched = w.touched[:0]
 	batch := w.db.NewBatch()
 	start, sid := w.pos, w.nextSID
@@ -378,7 +381,16 @@ func (w *writer) stream(name string) (*pendingStream, error) {
 			return nil, err
 		}
 	}
-	ps := &pendingStream{w: w, name: name, disk: rec, rec: rec}
+	var ps *pendingStream
+	if n := len(w.spare); n > 0 {
+		ps, w.spare = w.spare[n-1], w.spare[:n-1]
+		*ps = pendingStream{w: w, name: name, disk: rec, rec: rec, ids: ps.ids[:0], poss: ps.poss[:0]}
+		if cap(ps.ids) > maxSpareIDs {
+			ps.ids, ps.poss = nil, nil // a bulk append's: not kept
+		}
+	} else {
+		ps = &pendingStream{w: w, name: name, disk: rec, rec: rec}
+	}
 	w.pending[name] = ps
 	w.touched = append(w.touched, ps)
 	return ps, nil
@@ -388,13 +400,43 @@ func (w *writer) readRecord(name string) (streamRecord, error) {
 	return readStreamRecord(w.db, w.streamKey(name), name)
 }
 
+// maxSpareIDs bounds the ids a reused pendingStream keeps room for.
+const maxSpareIDs = 1024
+
+// byIDFrom is how many ids of a group a stream must have before they are
+// looked up in a map rather than by scanning them: most groups give a
+// stream one append and never look its ids up, and a map of 100 ids per
+// append of 100 was half of the writer's garbage.
+const byIDFrom = 64
+
 func (ps *pendingStream) added(id ID, pos uint64) {
-	if ps.byID == nil {
-		ps.byID = make(map[ID]uint64)
+	if ps.byID != nil {
+		ps.byID[id] = ps.disk.nextRevision() + uint64(len(ps.ids))
 	}
-	ps.byID[id] = ps.disk.nextRevision() + uint64(len(ps.ids))
 	ps.ids = append(ps.ids, id)
 	ps.poss = append(ps.poss, pos)
+}
+
+// groupRevision finds id among the events the group gave the stream: the
+// latest occurrence, as a retry would have been answered.
+func (ps *pendingStream) groupRevision(id ID) (uint64, bool) {
+	base := ps.disk.nextRevision()
+	if ps.byID == nil && len(ps.ids) >= byIDFrom {
+		ps.byID = make(map[ID]uint64, len(ps.ids))
+		for i, x := range ps.ids {
+			ps.byID[x] = base + uint64(i)
+		}
+	}
+	if ps.byID != nil {
+		rev, ok := ps.byID[id]
+		return rev, ok
+	}
+	for i := len(ps.ids) - 1; i >= 0; i-- {
+		if ps.ids[i] == id {
+			return base + uint64(i), true
+		}
+	}
+	return 0, false
 }
 
 // idRevision looks in the group first: its events are the latest; then
@@ -403,7 +445,7 @@ func (ps *pendingStream) added(id ID, pos uint64) {
 // all of the stream's ids (streamRecord.recentFrom), in the id index, which
 // holds the first id of every append.
 func (ps *pendingStream) idRevision(id ID) (uint64, bool, error) {
-	if rev, ok := ps.byID[id]; ok {
+	if rev, ok := ps.groupRevision(id); ok {
 		return rev, true, nil
 	}
 	if !ps.disk.exists {
