@@ -77,6 +77,11 @@ type Config struct {
 	MaxInFlight int
 	// CommitInterval is how often finished offsets are committed.
 	CommitInterval time.Duration
+	// RecheckRecords is how many records of each partition, after a
+	// start, are checked against the store's last events (0: four times
+	// MaxInFlight, at least 32,768): what an earlier run may have
+	// appended without committing. Tests lower it.
+	RecheckRecords int
 	Registry       prometheus.Registerer
 	// Counters, when set, are kept up to date for the caller (stats).
 	Counters *Counters
@@ -109,6 +114,9 @@ func (c *Config) Validate() error {
 	if c.CommitInterval == 0 {
 		c.CommitInterval = DefaultCommitInterval
 	}
+	if c.RecheckRecords == 0 {
+		c.RecheckRecords = recheckWindow(c.MaxInFlight)
+	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
@@ -126,6 +134,8 @@ func (c *Config) Validate() error {
 		return config.Errorf("projector-max-in-flight", "want at least the workers (%d), got %d", c.Workers, c.MaxInFlight)
 	case c.CommitInterval <= 0:
 		return config.Errorf("projector-commit-interval", "must be positive")
+	case c.RecheckRecords < 0:
+		return config.Errorf("recheck-records", "must not be negative, got %d", c.RecheckRecords)
 	}
 	return nil
 }
@@ -143,7 +153,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_events_appended_total", Help: "Events the event store acknowledged."}),
 		skipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_records_already_stored_total",
-			Help: "Records redelivered after a restart that the store already held (found by their Kafka offset)."}),
+			Help: "Records whose event the store already held: redelivered after a restart, or sent twice (found by Kafka offset or event id)."}),
 		deadLettered: prometheus.NewCounter(prometheus.CounterOpts{Name: "flexstream_projector_dead_letters_total", Help: "Records sent to the dead-letter topic."}),
 		appendTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "flexstream_projector_append_seconds", Help: "Time of one append to the event store.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1}}),
@@ -178,6 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 		go func(q <-chan *item) {
 			defer wg.Done()
 			batch := make([]*item, 0, maxBatch)
+			stored := newStoredIDs(storedIDsPerWorker)
 			for it := range q {
 				// Take what else is already waiting: a conversation's
 				// events that arrived together become one append.
@@ -194,7 +205,7 @@ func Run(ctx context.Context, cfg Config) error {
 						break more
 					}
 				}
-				if err := p.processBatch(workCtx, batch); err != nil {
+				if err := p.processBatch(workCtx, batch, stored); err != nil {
 					errc <- err
 					cancelWork()
 					// Drain without processing: nothing after a failed
@@ -322,7 +333,7 @@ func (p *pipeline) fetchLoop(ctx context.Context, queues []chan *item) error {
 		// A crash leaves at most MaxInFlight records of a partition
 		// appended but not committed: only the first ones fetched after a
 		// start can already be in the store.
-		it.recheck = q.fetched < recheckWindow(p.cfg.MaxInFlight)
+		it.recheck = q.fetched < p.cfg.RecheckRecords
 		q.fetched++
 		p.mu.Unlock()
 		h := fnv.New32a()
@@ -380,7 +391,7 @@ func (p *pipeline) markDone(it *item) {
 // in their order, as one append; what cannot be decoded is dead-lettered.
 // A store that does not answer is retried, with backoff, for as long as
 // ctx lasts: the records' keys wait, and so do their offsets.
-func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
+func (p *pipeline) processBatch(ctx context.Context, items []*item, stored *storedIDs) error {
 	type group struct {
 		stream  string
 		items   []*item
@@ -415,11 +426,11 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 			byStream[d.Stream] = g
 			groups = append(groups, g)
 		}
-		if g.ids[d.ID] {
+		if g.ids[d.ID] || stored.has(d.ID) {
 			// The same Twilio event twice in one batch (a redelivery, or a
-			// producer that sent it again): the store checks ids against
-			// the stream, not within one append, so both would be written.
-			// It is stored with the first.
+			// producer that sent it again), or one this worker stored
+			// lately: the store checks an append's first id only, so
+			// behind a new event of its stream it would be written again.
 			g.dups = append(g.dups, it)
 			continue
 		}
@@ -435,7 +446,7 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item) error {
 			}
 		}
 		if len(g.events) > 0 {
-			if ok, err := p.appendGroup(ctx, g.stream, g.items, g.events); err != nil || !ok {
+			if ok, err := p.appendGroup(ctx, g.stream, g.items, g.events, stored); err != nil || !ok {
 				return err
 			}
 		}
@@ -511,7 +522,7 @@ func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item
 }
 
 // appendGroup appends one stream's events; false when ctx ended first.
-func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item, events []eventstore.Event) (bool, error) {
+func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item, events []eventstore.Event, stored *storedIDs) (bool, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		start := time.Now()
@@ -519,6 +530,9 @@ func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item
 		p.m.appendTime.Observe(time.Since(start).Seconds())
 		switch {
 		case err == nil:
+			for _, e := range events {
+				stored.add(e.ID)
+			}
 			p.m.appended.Add(float64(len(events)))
 			p.cfg.Counters.Appended.Add(int64(len(events)))
 			for {
@@ -542,7 +556,7 @@ func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item
 			// that differs from this one (a redelivery cut into other
 			// batches): one at a time, each is recognised or written.
 			for i := range events {
-				if ok, err := p.appendGroup(ctx, stream, items[i:i+1], events[i:i+1]); err != nil || !ok {
+				if ok, err := p.appendGroup(ctx, stream, items[i:i+1], events[i:i+1], stored); err != nil || !ok {
 					return ok, err
 				}
 			}
@@ -558,6 +572,44 @@ func (p *pipeline) appendGroup(ctx context.Context, stream string, items []*item
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
+}
+
+// storedIDsPerWorker is how many of the event ids it stored last a worker
+// remembers (16 bytes each, and a map entry): a producer's retry comes
+// within seconds, and a record sent again after a restart is found in
+// the store instead (dropStored).
+const storedIDsPerWorker = 4096
+
+// storedIDs is a worker's memory of the event ids it stored last, oldest
+// forgotten first. Records with one key go to one worker, so a record
+// sent twice meets the memory of its first copy.
+type storedIDs struct {
+	ring []uuid.UUID
+	next int
+	set  map[uuid.UUID]struct{}
+}
+
+func newStoredIDs(n int) *storedIDs {
+	return &storedIDs{ring: make([]uuid.UUID, 0, n), set: make(map[uuid.UUID]struct{}, n)}
+}
+
+func (s *storedIDs) has(id uuid.UUID) bool {
+	_, ok := s.set[id]
+	return ok
+}
+
+func (s *storedIDs) add(id uuid.UUID) {
+	if s.has(id) {
+		return
+	}
+	if len(s.ring) < cap(s.ring) {
+		s.ring = append(s.ring, id)
+	} else {
+		delete(s.set, s.ring[s.next])
+		s.ring[s.next] = id
+		s.next = (s.next + 1) % len(s.ring)
+	}
+	s.set[id] = struct{}{}
 }
 
 // deadLetter publishes the record unchanged to the dead-letter topic, with

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,6 +36,11 @@ type env struct {
 	brokers []string
 	es      *eventstore.Client
 	dec     *decode.Decoder
+	// Set by a test before run: the source and store the pipeline gets
+	// instead of the consumer and the client themselves.
+	source  func(*kafkaio.Consumer) pipeline.Source
+	store   pipeline.Appender
+	recheck int // Config.RecheckRecords
 }
 
 func newEnv(t *testing.T) *env {
@@ -120,10 +126,17 @@ func (e *env) run(forget bool) (stop func() error) {
 	if forget {
 		src = forgetfulSource{c}
 	}
+	if e.source != nil {
+		src = e.source(c)
+	}
+	var store pipeline.Appender = e.es
+	if e.store != nil {
+		store = e.store
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		errc <- pipeline.Run(ctx, pipeline.Config{Source: src, Decoder: e.dec, Store: e.es, DLQ: dlq, DLQTopic: topic + ".dlq", Workers: 16, CommitInterval: 50 * time.Millisecond})
+		errc <- pipeline.Run(ctx, pipeline.Config{Source: src, Decoder: e.dec, Store: store, DLQ: dlq, DLQTopic: topic + ".dlq", Workers: 16, CommitInterval: 50 * time.Millisecond, RecheckRecords: e.recheck})
 	}()
 	var once sync.Once
 	var runErr error
@@ -334,6 +347,87 @@ func TestPipelineDuplicateAfterANewEvent(t *testing.T) {
 	e.produce([]kafka.Message{l[len(l)-1], l[0], l[1]})
 	stop = e.run(false)
 	defer stop()
+	waitFor(t, "the group to commit every record", func() bool { return caughtUp(t, e.brokers) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkStream(t, e, l)
+}
+
+// countingSource counts fetches: the pipeline fetches the next record only
+// once it has queued the one before.
+type countingSource struct {
+	*kafkaio.Consumer
+	fetches atomic.Int64
+}
+
+func (c *countingSource) Fetch(ctx context.Context) (kafka.Message, error) {
+	c.fetches.Add(1)
+	return c.Consumer.Fetch(ctx)
+}
+
+// gatedStore holds every append while its gate is shut.
+type gatedStore struct {
+	*eventstore.Client
+	mu      sync.Mutex
+	gate    chan struct{} // nil: open
+	waiting atomic.Int64
+}
+
+func (g *gatedStore) shut() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate = make(chan struct{})
+}
+
+func (g *gatedStore) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	close(g.gate)
+	g.gate = nil
+}
+
+func (g *gatedStore) Append(ctx context.Context, stream string, exp eventstore.Expected, events ...eventstore.Event) (eventstore.AppendResult, error) {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		g.waiting.Add(1)
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return eventstore.AppendResult{}, ctx.Err()
+		}
+	}
+	return g.Client.Append(ctx, stream, exp, events...)
+}
+
+// A record sent again long after the first, in the same run, in one batch
+// behind a new event of its stream: the store checks an append's first id
+// only, and would write it twice; the worker remembers the ids it stored.
+// A shut gate holds the worker's append of another new event while the
+// new event and the repeat queue up behind it, so that they make one
+// batch.
+func TestPipelineDuplicateLaterInTheSameRun(t *testing.T) {
+	e := newEnv(t)
+	l := lifecycle(t, 41)
+	gated := &gatedStore{Client: e.es}
+	counting := &countingSource{}
+	e.store = gated
+	e.recheck = 2 // past the records after the start, only what this run stored tells a repeat
+	e.source = func(c *kafkaio.Consumer) pipeline.Source { counting.Consumer = c; return counting }
+	e.produce(l[:6])
+	stop := e.run(false)
+	defer stop()
+	stream := "conversation-" + string(l[0].Key)
+	waitFor(t, "the first records", func() bool { return len(e.streamEvents(stream)) == 6 })
+	gated.shut()
+	e.produce(l[6:7])
+	waitFor(t, "the next append at the gate", func() bool { return gated.waiting.Load() == 1 })
+	e.produce([]kafka.Message{l[7], l[0]})
+	// Nine records fetched; a tenth fetch means the ninth is queued.
+	waitFor(t, "the new event and the repeat queued", func() bool { return counting.fetches.Load() >= 10 })
+	gated.open()
 	waitFor(t, "the group to commit every record", func() bool { return caughtUp(t, e.brokers) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
