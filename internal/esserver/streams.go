@@ -301,7 +301,9 @@ func (r *reader) send(ev *esstore.RecordedEvent) error {
 	}
 	if link == nil && ev != nil {
 		r.msg = eventMsg{e: ev, idAsString: r.idAsString}
-		return r.srv.SendMsg(&r.msg)
+		err := r.srv.SendMsg(&r.msg)
+		r.msg.e = nil // borrowed from the store for the callback only
+		return err
 	}
 	return r.srv.Send(eventResp(ev, link, r.idAsString))
 }

@@ -179,16 +179,18 @@ func (w *jsonWriter) int(k string, v int64) {
 
 func (w *jsonWriter) time(k string, t time.Time) {
 	w.key(k)
-	// time.Time's MarshalJSON: RFC 3339 with nanoseconds, and an error
-	// for a year it cannot write as four digits.
-	if y := t.Year(); y < 0 || y > 9999 {
+	// time.Time's MarshalJSON is AppendText quoted: RFC 3339 with
+	// nanoseconds, and the same errors (a year past four digits, a zone
+	// offset of a day or more).
+	w.b = append(w.b, '"')
+	b, err := t.AppendText(w.b)
+	if err != nil {
 		if w.err == nil {
-			w.err = fmt.Errorf("json: error calling MarshalJSON for type time.Time: year %d outside of range [0,9999]", y)
+			w.err = fmt.Errorf("json: error calling MarshalJSON for type time.Time: %w", err)
 		}
+		b = t.AppendFormat(w.b, time.RFC3339Nano)
 	}
-	w.b = append(w.b, '"')
-	w.b = t.AppendFormat(w.b, time.RFC3339Nano)
-	w.b = append(w.b, '"')
+	w.b = append(b, '"')
 }
 
 // timeOmit is a time.Time tagged omitzero: omitted when IsZero says so.

@@ -81,6 +81,8 @@ func TestAppendJSONCorners(t *testing.T) {
 		{"empty maps and slices", &ConversationView{Participants: map[string]Participant{}, Tasks: map[string]TaskLink{}, MessageIndexes: [][2]int{}, MessageKeys: []string{}}},
 		{"year out of range", &ConversationView{StateAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"year before zero", &TaskView{CreatedAt: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"a zone a day ahead", &TaskView{CreatedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("x", 86400))}},
+		{"a zone a day behind, in a transition", &TaskView{Transitions: []Transition{{At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("y", -86400))}}}},
 		{"transition at the zero time", &TaskView{Transitions: []Transition{{}, {Status: odd, At: time.Date(2026, 1, 1, 0, 0, 0, 0, paris), EventType: odd}}}},
 		{"full task", &TaskView{
 			Sid: "WT1", ConversationSid: "CH1", InteractionSid: odd, ChannelSid: "UO1",
@@ -106,7 +108,7 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Add("CH1", "<&>\u2028", "bad\xff", int64(0), int64(1), true)
 	f.Add("", "", "", int64(-5), int64(1<<62), false)
 	f.Fuzz(func(t *testing.T, a, b, c string, n, ns int64, flag bool) {
-		at := time.Unix(n%(1<<35), ns%1e9).In(time.FixedZone("z", int(n%50000)))
+		at := time.Unix(n%(1<<35), ns%1e9).In(time.FixedZone("z", int(n%100000))) // offsets past a day too
 		conv := &ConversationView{
 			Sid: a, State: b, StateReason: c, StateAt: at, Timers: Timers{Inactive: c, Seen: flag, At: at},
 			Participants: map[string]Participant{a: {Role: b, Identity: c, IdentityPII: flag, AddedAt: at}, b: {Address: a}},

@@ -441,7 +441,7 @@ func (p *pipeline) processBatch(ctx context.Context, items []*item, stored *stor
 	}
 	for _, g := range groups {
 		if g.recheck {
-			if err := p.dropStored(ctx, g.stream, &g.items, &g.events); err != nil {
+			if err := p.dropStored(ctx, g.stream, &g.items, &g.events, stored); err != nil {
 				return err
 			}
 		}
@@ -478,7 +478,7 @@ const recentStored = 2 * maxBatch
 //     record only as the first of an append: in a group after a new
 //     event, KurrentDB (and the embedded store alike) would write it
 //     again.
-func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item, events *[]eventstore.Event) error {
+func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item, events *[]eventstore.Event, seen *storedIDs) error {
 	tail := storedTail{Offset: -1}
 	stored := make(map[uuid.UUID]bool, recentStored)
 	backoff := 50 * time.Millisecond
@@ -513,6 +513,7 @@ func (p *pipeline) dropStored(ctx context.Context, stream string, items *[]*item
 		if (m.Topic == tail.Topic && m.Partition == tail.Partition && m.Offset <= tail.Offset) || stored[(*events)[i].ID] {
 			p.markDone(it) // already stored
 			p.m.skipped.Inc()
+			seen.add((*events)[i].ID)
 			continue
 		}
 		keepItems, keepEvents = append(keepItems, it), append(keepEvents, (*events)[i])
