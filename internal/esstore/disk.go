@@ -86,6 +86,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/zap"
 )
@@ -171,9 +172,14 @@ func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options
 		Logger:             pebbleLogger{opts.Logger.Sugar()},
 	}
 	// Idempotency checks look up random event ids, mostly absent: bloom
-	// filters answer those without touching data blocks.
+	// filters answer those without touching data blocks. Pebble's fastest
+	// compression (MinLZ on amd64) instead of its default Snappy: flushes
+	// spent most of their CPU in Snappy on the blob files, and appends of
+	// 100 measured 0.61 / 0.61 / 0.67 of the ceiling against 0.57 / 0.58 /
+	// 0.63 with Snappy, in alternating runs.
 	for i := range o.Levels {
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
 	}
 	// Events are written once and never updated or deleted, so rewriting
 	// their bodies in every compaction is pure waste: values past a few
@@ -185,6 +191,12 @@ func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options
 	o.L0CompactionThreshold = 8
 	o.L0StopWritesThreshold = 32
 	o.LBaseMaxBytes = 256 << 20
+	// A flush frees a memtable and a compaction the blocks it evicted; that
+	// is when there is memory to hand back (see trimCHeap).
+	o.AddEventListener(pebble.EventListener{
+		FlushEnd:      func(pebble.FlushInfo) { opts.trim() },
+		CompactionEnd: func(pebble.CompactionInfo) { opts.trim() },
+	})
 	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
 		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 128, MaxBlobReferenceDepth: 10, RewriteMinimumAge: time.Hour, TargetGarbageRatio: 1.0}
 	}

@@ -44,6 +44,10 @@ type Options struct {
 	// only while that append's ids are among the last RecentIDs written
 	// (see Store.Append).
 	RecentIDs int
+
+	// trim returns the memory the storage engine freed to the system after
+	// each flush and compaction; trimCHeap when nil. Tests count its calls.
+	trim func()
 }
 
 func (o Options) withDefaults() Options {
@@ -61,6 +65,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RecentIDs <= 0 {
 		o.RecentIDs = DefaultRecentIDs
+	}
+	if o.trim == nil {
+		o.trim = trimCHeap
 	}
 	return o
 }
