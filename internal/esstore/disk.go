@@ -121,6 +121,7 @@ type diskStore struct {
 	closing    chan struct{} // closed when Close starts: wakes blocked senders and long reads
 	writerDone chan struct{}
 	fsCloser   io.Closer
+	freed      *freedMemory
 	w          *writer // owned by its goroutine; tests drive it directly
 
 	failMu  sync.Mutex
@@ -154,24 +155,28 @@ func Open(ctx context.Context, dir string, opts Options) (Store, error) {
 	// them, the cache holds nothing (measured: 0 blocks, 2% hit rate, and
 	// appends slowed by half, reading index blocks from disk).
 	cache := pebble.NewCache(opts.CacheSize + 2*int64(opts.MemTableSize))
-	db, err := pebble.Open(dir, pebbleOptions(opts, cache, fs))
+	freed := newFreedMemory(opts.trim)
+	db, err := pebble.Open(dir, pebbleOptions(opts, cache, fs, freed.freed))
 	cache.Unref() // the DB holds its own reference
 	if err != nil {
+		freed.close()
 		_ = fsCloser.Close()
 		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
 	}
 	s, err := start(db, opts)
 	if err != nil {
 		_ = db.Close()
+		freed.close()
 		_ = fsCloser.Close()
 		return nil, fmt.Errorf("esstore: open %s: %w", dir, err)
 	}
 	s.fsCloser = fsCloser
+	s.freed = freed
 	s.log.Info("store opened", zap.String("dir", dir), zap.Uint64("head", s.head.position()), zap.Bool("no_sync", opts.NoSync))
 	return s, nil
 }
 
-func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options {
+func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS, freed func()) *pebble.Options {
 	o := &pebble.Options{
 		FS:                 fs,
 		Cache:              cache,
@@ -200,10 +205,10 @@ func pebbleOptions(opts Options, cache *pebble.Cache, fs vfs.FS) *pebble.Options
 	o.L0StopWritesThreshold = 32
 	o.LBaseMaxBytes = 256 << 20
 	// A flush frees a memtable and a compaction the blocks it evicted; that
-	// is when there is memory to hand back (see trimCHeap).
+	// is when there is memory to hand back (see freedMemory).
 	o.AddEventListener(pebble.EventListener{
-		FlushEnd:      func(pebble.FlushInfo) { opts.trim() },
-		CompactionEnd: func(pebble.CompactionInfo) { opts.trim() },
+		FlushEnd:      func(pebble.FlushInfo) { freed() },
+		CompactionEnd: func(pebble.CompactionInfo) { freed() },
 	})
 	o.Experimental.ValueSeparationPolicy = func() pebble.ValueSeparationPolicy {
 		return pebble.ValueSeparationPolicy{Enabled: true, MinimumSize: 128, MaxBlobReferenceDepth: 10, RewriteMinimumAge: time.Hour, TargetGarbageRatio: 1.0}
@@ -366,7 +371,9 @@ func (s *diskStore) Close() error {
 		<-s.writerDone
 		s.head.close()
 		s.reads.close()
-		if err := errors.Join(s.db.Close(), s.fsCloser.Close()); err != nil {
+		dbErr := s.db.Close()
+		s.freed.close()
+		if err := errors.Join(dbErr, s.fsCloser.Close()); err != nil {
 			s.closeErr = fmt.Errorf("esstore: close: %w", err)
 		}
 		s.log.Info("store closed")
