@@ -155,7 +155,7 @@ func Open(ctx context.Context, dir string, opts Options) (Store, error) {
 	// them, the cache holds nothing (measured: 0 blocks, 2% hit rate, and
 	// appends slowed by half, reading index blocks from disk).
 	cache := pebble.NewCache(opts.CacheSize + 2*int64(opts.MemTableSize))
-	freed := newFreedMemory(opts.trim)
+	freed := newFreedMemory(opts.trim, trimEvery)
 	db, err := pebble.Open(dir, pebbleOptions(opts, cache, fs, freed.freed))
 	cache.Unref() // the DB holds its own reference
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // The engine's freed memory is handed back after every flush and every
@@ -56,7 +59,7 @@ func TestFreedMemoryMergesRequests(t *testing.T) {
 			close(started)
 			<-release
 		}
-	})
+	}, 0)
 	f.freed()
 	<-started
 	for range 100 {
@@ -73,5 +76,43 @@ func TestFreedMemoryMergesRequests(t *testing.T) {
 	f.close()
 	if n := trims.Load(); n != 2 {
 		t.Fatalf("%d trims, want 2: the first and one for the 100 requests made during it", n)
+	}
+}
+
+// A trim follows a request no sooner than the interval after the previous
+// trim, so a burst of compactions costs one trim per interval.
+func TestFreedMemoryWaitsTheIntervalBetweenTrims(t *testing.T) {
+	const every = 100 * time.Millisecond
+	at := make(chan time.Time, 2)
+	f := newFreedMemory(func() { at <- time.Now() }, every)
+	defer f.close()
+	f.freed()
+	first := <-at
+	f.freed()
+	f.freed()
+	second := <-at
+	if gap := second.Sub(first); gap < every {
+		t.Fatalf("two trims %v apart, want at least %v", gap, every)
+	}
+	select {
+	case third := <-at:
+		t.Fatalf("a third trim at +%v: the requests after the first should have merged", third.Sub(first))
+	case <-time.After(2 * every):
+	}
+}
+
+// Each of the two events asks for a trim on its own.
+func TestPebbleListenerAsksForTrims(t *testing.T) {
+	cache := pebble.NewCache(1 << 20)
+	defer cache.Unref()
+	var asked int
+	o := pebbleOptions(Options{}.withDefaults(), cache, vfs.NewMem(), func() { asked++ })
+	o.EventListener.FlushEnd(pebble.FlushInfo{})
+	if asked != 1 {
+		t.Fatalf("after FlushEnd %d requests, want 1", asked)
+	}
+	o.EventListener.CompactionEnd(pebble.CompactionInfo{})
+	if asked != 2 {
+		t.Fatalf("after CompactionEnd %d requests, want 2", asked)
 	}
 }
