@@ -81,7 +81,8 @@ package esstore
 // the bench against ≈ 150 µs in a probe; ~40 % of it the woken thread
 // waits for a core that the process's own threads hold (PREEMPT_NONE,
 // 250 Hz). A dedicated fsync thread at nice −10, with or without keeping
-// its P, cut the fdatasync to 465 / 358 µs and moved no throughput.
+// its P, cut the fdatasync to 465 / 358 µs and moved no throughput;
+// several fdatasyncs in flight at once (one per group) were slower.
 
 import (
 	"context"
