@@ -45,8 +45,9 @@ type Options struct {
 	// (see Store.Append).
 	RecentIDs int
 
-	// trim returns the memory the storage engine freed to the system after
-	// each flush and compaction; trimCHeap when nil. Tests count its calls.
+	// trim returns the memory the storage engine freed to the system, after
+	// flushes and compactions, at most once every trimEvery (freedMemory);
+	// trimCHeap when nil. Tests count its calls.
 	trim func()
 }
 
